@@ -1,0 +1,168 @@
+// CPU memory, fill, copy and elementwise kernels.
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <numbers>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/strided_loop.h"
+
+namespace sm {
+
+Backend& cpu_backend() {
+  static cpu::CpuBackend backend;
+  return backend;
+}
+
+namespace cpu {
+
+// 64-byte alignment suits AVX-512 loads and cache lines.
+void* CpuBackend::allocate(std::size_t nbytes) {
+  const std::size_t rounded = (nbytes + 63) / 64 * 64;
+  void* ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  check(ptr != nullptr, "alloc", "out of memory allocating ", nbytes, " bytes");
+  return ptr;
+}
+void CpuBackend::deallocate(void* ptr) { std::free(ptr); }
+void CpuBackend::copy_from_host(void* dst, const void* src, std::size_t n) { std::memcpy(dst, src, n); }
+void CpuBackend::copy_to_host(void* dst, const void* src, std::size_t n) { std::memcpy(dst, src, n); }
+
+DimSplit split_at(const Shape& shape, int64_t dim) {
+  DimSplit s{1, shape.empty() ? 1 : shape[dim], 1};
+  for (int64_t d = 0; d < dim; ++d) s.outer *= shape[d];
+  for (size_t d = dim + 1; d < shape.size(); ++d) s.inner *= shape[d];
+  return s;
+}
+
+template <size_t K> static Operands<K> operands(const std::array<const Tensor*, K>& tensors) {
+  Operands<K> ops;
+  for (size_t k = 0; k < K; ++k) {
+    ops.offsets[k] = 0;  // data pointers below already point at each view's first element
+    ops.strides[k] = tensors[k]->strides();
+  }
+  return ops;
+}
+
+void CpuBackend::fill(const Tensor& out, double value) {
+  dispatch_dtype(out.dtype(), [&](auto t) {
+    using T = decltype(t);
+    T* o = static_cast<T*>(out.raw_data());
+    const T v = static_cast<T>(value);
+    strided_loop<1>(out.shape(), operands<1>({&out}), [&](const auto& off) { o[off[0]] = v; });
+  });
+}
+
+void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
+  dispatch_dtype(src.dtype(), [&](auto s) {
+    using S = decltype(s);
+    dispatch_dtype(dst.dtype(), [&](auto d) {
+      using D = decltype(d);
+      const S* in = static_cast<const S*>(src.raw_data());
+      D* out = static_cast<D*>(dst.raw_data());
+      strided_loop<2>(dst.shape(), operands<2>({&dst, &src}),
+                      [&](const auto& off) { out[off[0]] = static_cast<D>(in[off[1]]); });
+    });
+  });
+}
+
+template <typename T> static T gelu_erf(T x) { return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2))); }
+template <typename T> static T gelu_erf_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
+  const T pdf = std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+  return cdf + x * pdf;
+}
+// tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+template <typename T> static T gelu_tanh(T x) {
+  const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
+  return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
+}
+template <typename T> static T gelu_tanh_grad(T x) {
+  const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi);
+  const T inner = k * (x + T(0.044715) * x * x * x);
+  const T th = std::tanh(inner);
+  return T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * k * (T(1) + T(3 * 0.044715) * x * x);
+}
+
+template <typename T> static T apply_unary(UnaryOp op, T x, T p0, T p1) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
+    case UnaryOp::Abs: return std::abs(x);
+    case UnaryOp::Sign: return T((x > 0) - (x < 0));
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case UnaryOp::Relu: return x > 0 ? x : T(0);
+    case UnaryOp::Gelu: return gelu_erf(x);
+    case UnaryOp::GeluTanh: return gelu_tanh(x);
+    case UnaryOp::GeluGrad: return gelu_erf_grad(x);
+    case UnaryOp::GeluTanhGrad: return gelu_tanh_grad(x);
+    case UnaryOp::PowScalar: return std::pow(x, p0);
+    case UnaryOp::Clamp: return std::isnan(x) ? x : std::min(std::max(x, p0), p1);
+  }
+  return x;
+}
+
+void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double param0, double param1) {
+  dispatch_floating(x.dtype(), unary_op_name(op), [&](auto t) {
+    using T = decltype(t);
+    const T* in = static_cast<const T*>(x.raw_data());
+    T* o = static_cast<T*>(out.raw_data());
+    const T p0 = static_cast<T>(param0), p1 = static_cast<T>(param1);
+    strided_loop<2>(out.shape(), operands<2>({&out, &x}),
+                    [&](const auto& off) { o[off[0]] = apply_unary(op, in[off[1]], p0, p1); });
+  });
+}
+
+template <typename T> static T apply_binary(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+    case BinaryOp::Pow: return static_cast<T>(std::pow(a, b));
+    // NaN wins, as in torch.maximum / torch.minimum.
+    case BinaryOp::Maximum: return (a != a || a > b) ? a : b;
+    case BinaryOp::Minimum: return (a != a || a < b) ? a : b;
+    case BinaryOp::Eq: return a == b;
+    case BinaryOp::Ne: return a != b;
+    case BinaryOp::Lt: return a < b;
+    case BinaryOp::Le: return a <= b;
+    case BinaryOp::Gt: return a > b;
+    case BinaryOp::Ge: return a >= b;
+  }
+  return a;
+}
+
+void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  dispatch_dtype(a.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* pa = static_cast<const T*>(a.raw_data());
+    const T* pb = static_cast<const T*>(b.raw_data());
+    T* o = static_cast<T*>(out.raw_data());
+    // The switch sits inside the loop body; hoisting it per op would only copy the loop.
+    strided_loop<3>(out.shape(), operands<3>({&out, &a, &b}),
+                    [&](const auto& off) { o[off[0]] = apply_binary(op, pa[off[1]], pb[off[2]]); });
+  });
+}
+
+void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+  dispatch_dtype(a.dtype(), [&](auto t) {
+    using T = decltype(t);
+    dispatch_dtype(cond.dtype(), [&](auto c) {
+      using C = decltype(c);
+      const C* pc = static_cast<const C*>(cond.raw_data());
+      const T* pa = static_cast<const T*>(a.raw_data());
+      const T* pb = static_cast<const T*>(b.raw_data());
+      T* o = static_cast<T*>(out.raw_data());
+      strided_loop<4>(out.shape(), operands<4>({&out, &cond, &a, &b}), [&](const auto& off) {
+        o[off[0]] = pc[off[1]] != C(0) ? pa[off[2]] : pb[off[3]];
+      });
+    });
+  });
+}
+
+}  // namespace cpu
+}  // namespace sm

@@ -1,0 +1,73 @@
+// CPU matrix products with Eigen (which may hand the GEMM to OpenBLAS: meson -Dblas=openblas).
+// GCC 12 reports false "may be used uninitialized" warnings inside its own AVX-512
+// intrinsics when Eigen's GEMM kernels are inlined here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/parallel.h"
+
+namespace sm::cpu {
+
+template <typename T>
+using RowMajor = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+                            Eigen::OuterStride<>>;
+template <typename T>
+using ColMajor = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>, 0,
+                            Eigen::OuterStride<>>;
+template <typename T>
+using Output = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+template <typename T, typename A, typename B> static void gemm(const A& a, const B& b, T* c, int64_t m, int64_t n) {
+  Output<T>(c, m, n).noalias() = a * b;
+}
+
+// c (m, n) = a (m, k) @ b (k, n), each operand mapped row- or column-major as it lies.
+template <typename T>
+static void gemm_views(const T* a, MatrixLayout la, const T* b, MatrixLayout lb, T* c, int64_t m, int64_t k,
+                       int64_t n) {
+  const Eigen::OuterStride<> sa(la.leading_dim), sb(lb.leading_dim);
+  if (la.row_major) {
+    RowMajor<T> ma(a, m, k, sa);
+    if (lb.row_major) return gemm<T>(ma, RowMajor<T>(b, k, n, sb), c, m, n);
+    return gemm<T>(ma, ColMajor<T>(b, k, n, sb), c, m, n);
+  }
+  ColMajor<T> ma(a, m, k, sa);
+  if (lb.row_major) return gemm<T>(ma, RowMajor<T>(b, k, n, sb), c, m, n);
+  return gemm<T>(ma, ColMajor<T>(b, k, n, sb), c, m, n);
+}
+
+void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+  const int64_t rank = out.dim();
+  const int64_t m = out.size(-2), n = out.size(-1), k = a.size(-1);
+  const MatrixLayout la = *matrix_layout(a), lb = *matrix_layout(b);  // checked by the op
+  const Shape batch_shape(out.shape().begin(), out.shape().end() - 2);
+  const int64_t batches = numel_of(batch_shape);
+  dispatch_floating(out.dtype(), "matmul", [&](auto t) {
+    using T = decltype(t);
+    const T* pa = static_cast<const T*>(a.raw_data());
+    const T* pb = static_cast<const T*>(b.raw_data());
+    T* pc = static_cast<T*>(out.raw_data());
+    auto run = [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        // Batch offsets from the batch strides (0 where a batch dim is broadcast).
+        int64_t rest = i, off_a = 0, off_b = 0;
+        for (int64_t d = rank - 3; d >= 0; --d) {
+          const int64_t idx = rest % batch_shape[d];
+          rest /= batch_shape[d];
+          off_a += idx * a.strides()[d];
+          off_b += idx * b.strides()[d];
+        }
+        gemm_views(pa + off_a, la, pb + off_b, lb, pc + i * m * n, m, k, n);
+      }
+    };
+    // Many small products: one thread per product. Few large ones: Eigen threads each.
+    if (batches >= 2 * max_threads()) {
+      parallel_for(batches, batches * m * n * k, run);
+    } else {
+      run(0, batches);
+    }
+  });
+}
+
+}  // namespace sm::cpu

@@ -1,0 +1,153 @@
+// CPU kernels of the fused ops: softmax / log_softmax and layer_norm, forward and backward.
+#include <cmath>
+#include <vector>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/parallel.h"
+
+namespace sm::cpu {
+
+// Runs fn(first, stride, n) for every 1-D line along `dim` of a contiguous tensor.
+template <typename Fn> static void for_each_line(const Shape& shape, int64_t dim, Fn&& fn) {
+  const DimSplit s = split_at(shape, dim);
+  parallel_for(s.outer * s.inner, s.outer * s.inner * s.size, [&](int64_t begin, int64_t end) {
+    for (int64_t line = begin; line < end; ++line) {
+      const int64_t o = line / s.inner, k = line % s.inner;
+      fn(o * s.size * s.inner + k, s.inner, s.size);
+    }
+  });
+}
+
+void CpuBackend::softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) {
+  dispatch_floating(x.dtype(), log ? "log_softmax" : "softmax", [&](auto t) {
+    using T = decltype(t);
+    const T* in = static_cast<const T*>(x.raw_data());
+    T* o = static_cast<T*>(out.raw_data());
+    for_each_line(x.shape(), dim, [&](int64_t first, int64_t stride, int64_t n) {
+      // Subtract the max so exp never overflows.
+      T max = in[first];
+      for (int64_t i = 1; i < n; ++i) max = std::max(max, in[first + i * stride]);
+      double sum = 0;
+      for (int64_t i = 0; i < n; ++i) sum += std::exp(in[first + i * stride] - max);
+      if (log) {
+        const T log_sum = static_cast<T>(std::log(sum));
+        for (int64_t i = 0; i < n; ++i) o[first + i * stride] = in[first + i * stride] - max - log_sum;
+      } else {
+        const T inv = static_cast<T>(1.0 / sum);
+        for (int64_t i = 0; i < n; ++i) o[first + i * stride] = std::exp(in[first + i * stride] - max) * inv;
+      }
+    });
+  });
+}
+
+// softmax:     gx = y * (gy - sum(gy * y))
+// log_softmax: gx = gy - exp(y) * sum(gy)
+void CpuBackend::softmax_backward(const Tensor& y, const Tensor& gy, int64_t dim, bool log, const Tensor& gx) {
+  dispatch_floating(y.dtype(), "softmax_backward", [&](auto t) {
+    using T = decltype(t);
+    const T* py = static_cast<const T*>(y.raw_data());
+    const T* pg = static_cast<const T*>(gy.raw_data());
+    T* o = static_cast<T*>(gx.raw_data());
+    for_each_line(y.shape(), dim, [&](int64_t first, int64_t stride, int64_t n) {
+      double dot = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t p = first + i * stride;
+        dot += log ? pg[p] : pg[p] * py[p];
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t p = first + i * stride;
+        o[p] = log ? static_cast<T>(pg[p] - std::exp(py[p]) * dot) : static_cast<T>(py[p] * (pg[p] - dot));
+      }
+    });
+  });
+}
+
+void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& out,
+                            const Tensor& mean, const Tensor& rstd) {
+  const int64_t c = x.size(-1), rows = x.numel() / std::max<int64_t>(c, 1);
+  dispatch_floating(x.dtype(), "layer_norm", [&](auto t) {
+    using T = decltype(t);
+    const T* in = static_cast<const T*>(x.raw_data());
+    const T* w = weight.defined() ? static_cast<const T*>(weight.raw_data()) : nullptr;
+    const T* b = bias.defined() ? static_cast<const T*>(bias.raw_data()) : nullptr;
+    T* o = static_cast<T*>(out.raw_data());
+    T* pm = static_cast<T*>(mean.raw_data());
+    T* pr = static_cast<T*>(rstd.raw_data());
+    parallel_for(rows, rows * c, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const T* row = in + r * c;
+        double m = 0;
+        for (int64_t i = 0; i < c; ++i) m += row[i];
+        m /= c;
+        double v = 0;  // biased variance, as LayerNorm uses
+        for (int64_t i = 0; i < c; ++i) v += (row[i] - m) * (row[i] - m);
+        const double rs = 1.0 / std::sqrt(v / c + eps);
+        pm[r] = static_cast<T>(m);
+        pr[r] = static_cast<T>(rs);
+        for (int64_t i = 0; i < c; ++i) {
+          T y = static_cast<T>((row[i] - m) * rs);
+          if (w) y *= w[i];
+          if (b) y += b[i];
+          o[r * c + i] = y;
+        }
+      }
+    });
+  });
+}
+
+// With xhat = (x - mean) * rstd and g = gy * weight:
+//   gx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  gweight = sum_rows gy * xhat,  gbias = sum_rows gy.
+void CpuBackend::layer_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                     const Tensor& rstd, const Tensor& gx, const Tensor& gweight,
+                                     const Tensor& gbias) {
+  const int64_t c = x.size(-1), rows = x.numel() / std::max<int64_t>(c, 1);
+  dispatch_floating(x.dtype(), "layer_norm_backward", [&](auto t) {
+    using T = decltype(t);
+    const T* pg = static_cast<const T*>(gy.raw_data());
+    const T* px = static_cast<const T*>(x.raw_data());
+    const T* w = weight.defined() ? static_cast<const T*>(weight.raw_data()) : nullptr;
+    const T* pm = static_cast<const T*>(mean.raw_data());
+    const T* pr = static_cast<const T*>(rstd.raw_data());
+    T* o = static_cast<T*>(gx.raw_data());
+    // Each thread sums its rows' weight/bias gradients into its own slot, then we add the slots.
+    const int threads = max_threads();
+    std::vector<double> partial_w(gweight.defined() ? threads * c : 0), partial_b(gbias.defined() ? threads * c : 0);
+    const int64_t chunk = (rows + threads - 1) / threads;
+    parallel_for(threads, rows * c, [&](int64_t t_begin, int64_t t_end) {
+      for (int64_t slot = t_begin; slot < t_end; ++slot) {
+        for (int64_t r = slot * chunk; r < std::min(rows, (slot + 1) * chunk); ++r) {
+          const T* g = pg + r * c;
+          const T* xr = px + r * c;
+          double sum_g = 0, sum_gx = 0;
+          for (int64_t i = 0; i < c; ++i) {
+            const double gi = w ? g[i] * w[i] : g[i];
+            const double xhat = (xr[i] - pm[r]) * pr[r];
+            sum_g += gi;
+            sum_gx += gi * xhat;
+            if (!partial_w.empty()) partial_w[slot * c + i] += g[i] * xhat;
+            if (!partial_b.empty()) partial_b[slot * c + i] += g[i];
+          }
+          const double mean_g = sum_g / c, mean_gx = sum_gx / c;
+          for (int64_t i = 0; i < c; ++i) {
+            const double gi = w ? g[i] * w[i] : g[i];
+            const double xhat = (xr[i] - pm[r]) * pr[r];
+            o[r * c + i] = static_cast<T>(pr[r] * (gi - mean_g - xhat * mean_gx));
+          }
+        }
+      }
+    });
+    auto finish = [&](const std::vector<double>& partial, const Tensor& grad) {
+      if (partial.empty()) return;
+      T* out = static_cast<T*>(grad.raw_data());
+      for (int64_t i = 0; i < c; ++i) {
+        double s = 0;
+        for (int slot = 0; slot < threads; ++slot) s += partial[slot * c + i];
+        out[i] = static_cast<T>(s);
+      }
+    };
+    finish(partial_w, gweight);
+    finish(partial_b, gbias);
+  });
+}
+
+}  // namespace sm::cpu
