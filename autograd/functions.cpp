@@ -2,6 +2,7 @@
 #include "autograd/functions.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <optional>
 
@@ -699,6 +700,35 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                 });
 }
 
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
+                                    Tensor* weights_out) {
+  const char* op = "scaled_dot_product_attention";
+  check(q.dim() >= 2 && k.dim() == q.dim() && v.dim() == q.dim(), op, "q ", fmt(q.shape()), ", k ", fmt(k.shape()),
+        ", v ", fmt(v.shape()), " must have the same rank >= 2");
+  const bool fits = Shape(q.shape().begin(), q.shape().end() - 2) == Shape(k.shape().begin(), k.shape().end() - 2) &&
+                    Shape(k.shape().begin(), k.shape().end() - 1) == Shape(v.shape().begin(), v.shape().end() - 1) &&
+                    q.size(-1) == k.size(-1);
+  check(fits, op, "shapes q ", fmt(q.shape()), ", k ", fmt(k.shape()), ", v ", fmt(v.shape()),
+        " do not fit (..., N, D), (..., M, D), (..., M, Dv)");
+  if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  Tensor weights, out;
+  {
+    NoGradGuard inner;  // the pieces are recorded as one node below
+    weights = softmax(matmul(q, transpose(k, -1, -2)) * scale, -1);  // (..., N, M)
+    out = matmul(weights, v);                                          // (..., N, Dv)
+  }
+  if (weights_out) *weights_out = weights;
+  return record(op, out, {q, k, v},
+                [q = saved(q), k = saved(k), v = saved(v), weights, scale](const Tensor& g) -> std::vector<Tensor> {
+                  Tensor grad_weights = matmul(g, transpose(v, -1, -2));  // (..., N, M)
+                  Tensor grad_scores = empty_like(weights);
+                  kernels(weights).softmax_backward(weights, raw_contiguous(grad_weights), weights.dim() - 1, false,
+                                                    grad_scores);
+                  return {matmul(grad_scores, k) * scale, matmul(transpose(grad_scores, -1, -2), q) * scale,
+                          matmul(transpose(weights, -1, -2), g)};
+                });
+}
+
 // ======================= joining and indexing =======================
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
@@ -812,6 +842,25 @@ Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
   Tensor out = new_like(x.shape(), x, DType::I64);
   kernels(x).argsort(raw_contiguous(x), d, descending, out);
   return out;
+}
+
+// ======================= in place =======================
+
+static void check_in_place(const char* op, const Tensor& dst) {
+  check(!grad_enabled() || !dst.requires_grad(), op, "in-place change of a tensor that requires grad ",
+        fmt(dst.shape()), "; do it under a NoGradGuard");
+}
+
+void copy_(const Tensor& dst, const Tensor& src) {
+  check_in_place("copy_", dst);
+  check(dst.device() == src.device(), "copy_", "source on ", device_name(src.device()), ", destination on ",
+        device_name(dst.device()));
+  kernels(dst).copy(broadcast_view(src, dst.shape(), "copy_"), dst);
+}
+
+void fill_(const Tensor& dst, double value) {
+  check_in_place("fill_", dst);
+  kernels(dst).fill(dst, value);
 }
 
 // ======================= tensor methods =======================

@@ -102,6 +102,11 @@ Tensor log_softmax(const Tensor& x, int64_t dim);
 // undefined. Biased variance, like torch.nn.functional.layer_norm.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps = 1e-5);
+// softmax(q k^T * scale) v: q (..., N, D), k (..., M, D), v (..., M, Dv) -> (..., N, Dv), with
+// one backward rule for the whole product (it keeps the attention weights, (..., N, M)).
+// scale 0 means 1/sqrt(D). When `weights_out` is given it receives the attention weights.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale = 0,
+                                    Tensor* weights_out = nullptr);
 
 // ---- joining and indexing ----
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
@@ -114,5 +119,11 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 // A copy of self with src added at index positions along dim: out[index[i][j]][j] += src[i][j].
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);  // stable, int64
+
+// ---- in place, outside the graph: optimizer updates, loading weights ----
+// They refuse to change a tensor that requires grad while grad mode is on (it may be
+// saved in a graph); wrap the update in a NoGradGuard.
+void copy_(const Tensor& dst, const Tensor& src);  // dst[...] = src broadcast to dst, dtype converted
+void fill_(const Tensor& dst, double value);
 
 }  // namespace sm

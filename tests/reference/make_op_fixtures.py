@@ -163,6 +163,16 @@ add("layer_norm/two_dims", "layer_norm",
 add("layer_norm/plain", "layer_norm", lambda x: torch.nn.functional.layer_norm(x, (5,), None, None, 1e-5),
     [randn(4, 5)], {"normalized_shape": [5], "eps": 1e-5})
 
+def attention(q, k, v, scale=None):
+    scale = scale if scale is not None else q.shape[-1] ** -0.5
+    return torch.softmax(q @ k.transpose(-1, -2) * scale, -1) @ v
+
+
+add("scaled_dot_product_attention/heads", "scaled_dot_product_attention", attention,
+    [randn(2, 3, 5, 4), randn(2, 3, 6, 4), randn(2, 3, 6, 3)])
+add("scaled_dot_product_attention/scale", "scaled_dot_product_attention", lambda q, k, v: attention(q, k, v, 0.3),
+    [randn(4, 8), randn(7, 8), randn(7, 2)], {"scale": 0.3})
+
 # ---------------- joining and indexing ----------------
 add("cat/dim1", "cat", lambda a, b, c: torch.cat([a, b, c], 1), [randn(2, 1, 3), randn(2, 4, 3), randn(2, 2, 3)],
     {"dim": 1})

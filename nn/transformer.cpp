@@ -1,0 +1,154 @@
+#include "nn/transformer.h"
+
+#include <cmath>
+
+#include "nn/init.h"
+
+namespace sm {
+
+Block::Block(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double eps) {
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(dim, eps));
+  attn = register_module("attn", std::make_shared<Attention>(dim, heads, qkv_bias));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, eps));
+  mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * mlp_ratio)));
+}
+
+Tensor Block::forward(const Tensor& x) const {
+  Tensor h = x + attn->forward(norm1->forward(x));  // (B, N, C)
+  return h + mlp->forward(norm2->forward(h));
+}
+
+CrossSelfBlock::CrossSelfBlock(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double eps) {
+  norm_q = register_module("norm_q", std::make_shared<LayerNorm>(dim, eps));
+  norm_kv = register_module("norm_kv", std::make_shared<LayerNorm>(dim, eps));
+  cross_attn = register_module("cross_attn", std::make_shared<CrossAttention>(dim, heads, qkv_bias));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(dim, eps));
+  attn = register_module("attn", std::make_shared<Attention>(dim, heads, qkv_bias));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, eps));
+  mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * mlp_ratio)));
+}
+
+Tensor CrossSelfBlock::forward(const Tensor& y, const Tensor& memory) const {
+  Tensor h = y + cross_attn->forward(norm_q->forward(y), norm_kv->forward(memory));  // (B, N, C)
+  h = h + attn->forward(norm1->forward(h));
+  return h + mlp->forward(norm2->forward(h));
+}
+
+Tensor patches_channels_first(const Tensor& images, int64_t patch) {
+  check(images.dim() == 4 && images.size(2) % patch == 0 && images.size(3) % patch == 0, "patchify", "images ",
+        fmt(images.shape()), " must be (B, C, H, W) with H and W multiples of the patch size ", patch);
+  const int64_t b = images.size(0), c = images.size(1), h = images.size(2) / patch, w = images.size(3) / patch;
+  return images.reshape({b, c, h, patch, w, patch})
+      .permute({0, 2, 4, 1, 3, 5})                 // (B, h, w, C, p, p)
+      .reshape({b, h * w, c * patch * patch});     // (B, N, C*p*p)
+}
+
+PatchProjection::PatchProjection(int64_t in_chans, int64_t dim, int64_t patch) {
+  weight = register_parameter("weight", zeros({dim, in_chans, patch, patch}));
+  bias = register_parameter("bias", zeros({dim}));
+  // PyTorch's Conv2d default init: U(±1/sqrt(fan_in)) for both.
+  init::kaiming_uniform_linear_(weight);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in_chans * patch * patch));
+  init::uniform_(bias, -bound, bound);
+}
+
+PatchEmbed::PatchEmbed(int64_t patch, int64_t in_chans, int64_t dim) : patch(patch) {
+  proj = register_module("proj", std::make_shared<PatchProjection>(in_chans, dim, patch));
+}
+
+Tensor PatchEmbed::forward(const Tensor& images) const {
+  const Tensor& w = proj->weight;  // (D, C, p, p)
+  check(images.dim() == 4 && images.size(1) == w.size(1), "PatchEmbed", "images ", fmt(images.shape()),
+        " must be (B, ", w.size(1), ", H, W)");
+  Tensor patches = patches_channels_first(images, patch);             // (B, N, C*p*p)
+  return matmul(patches, w.reshape({w.size(0), -1}).t()) + proj->bias;  // (B, N, D)
+}
+
+Tensor sincos_2d_table(int64_t dim, int64_t grid_h, int64_t grid_w, bool with_cls) {
+  check(dim % 4 == 0, "sincos_2d_table", "dim ", dim, " must be a multiple of 4");
+  const int64_t quarter = dim / 4, rows = grid_h * grid_w + (with_cls ? 1 : 0);
+  std::vector<double> table(rows * dim, 0.0);
+  for (int64_t i = 0; i < grid_h; ++i)
+    for (int64_t j = 0; j < grid_w; ++j) {
+      double* row = table.data() + ((with_cls ? 1 : 0) + i * grid_w + j) * dim;
+      const double coords[2] = {static_cast<double>(j), static_cast<double>(i)};  // MAE: w first, then h
+      for (int half = 0; half < 2; ++half)
+        for (int64_t k = 0; k < quarter; ++k) {
+          const double omega = 1.0 / std::pow(10000.0, static_cast<double>(k) / quarter);
+          row[half * 2 * quarter + k] = std::sin(coords[half] * omega);
+          row[half * 2 * quarter + quarter + k] = std::cos(coords[half] * omega);
+        }
+    }
+  return from_vector(table, {rows, dim});
+}
+
+ViTConfig vit_preset(const std::string& name) {
+  ViTConfig c;
+  const std::string size = name.substr(0, name.rfind('_'));
+  const std::string patch = name.substr(name.rfind('_') + 1);
+  if (size == "vit_tiny") {
+    c.dim = 192, c.heads = 3;
+  } else if (size == "vit_small") {
+    c.dim = 384, c.heads = 6;
+  } else if (size == "vit_base") {
+    c.dim = 768, c.heads = 12;
+  } else {
+    fail("vit_preset", "unknown preset '", name, "' (vit_tiny|vit_small|vit_base + _patch16|_patch8)");
+  }
+  check(patch == "patch16" || patch == "patch8", "vit_preset", "unknown preset '", name,
+        "' (vit_tiny|vit_small|vit_base + _patch16|_patch8)");
+  c.patch_size = patch == "patch16" ? 16 : 8;
+  return c;
+}
+
+VisionTransformer::VisionTransformer(const ViTConfig& config) : config(config) {
+  check(config.image_size % config.patch_size == 0, "VisionTransformer", "image size ", config.image_size,
+        " is not a multiple of the patch size ", config.patch_size);
+  const int64_t d = config.dim;
+  cls_token = register_parameter("cls_token", zeros({1, 1, d}));
+  pos_embed = register_buffer("pos_embed",
+                              sincos_2d_table(d, config.grid(), config.grid(), true).reshape({1, -1, d}));
+  patch_embed = register_module("patch_embed", std::make_shared<PatchEmbed>(config.patch_size, config.in_chans, d));
+  blocks = register_module("blocks", std::make_shared<ModuleList<Block>>());
+  for (int64_t i = 0; i < config.depth; ++i)
+    blocks->push_back(std::make_shared<Block>(d, config.heads, config.mlp_ratio, config.qkv_bias, config.eps));
+  norm = register_module("norm", std::make_shared<LayerNorm>(d, config.eps));
+  init_weights();
+}
+
+Tensor VisionTransformer::embed_patches(const Tensor& images) const {
+  Tensor tokens = patch_embed->forward(images);  // (B, N, D)
+  check(tokens.size(1) == config.num_patches(), "VisionTransformer", "images ", fmt(images.shape()), " give ",
+        tokens.size(1), " patches, the position table has ", config.num_patches());
+  return tokens + pos_embed.narrow(1, 1, config.num_patches());
+}
+
+Tensor VisionTransformer::forward_tokens(const Tensor& tokens) const {
+  const int64_t b = tokens.size(0);
+  Tensor cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand({b, 1, config.dim});  // (B, 1, D)
+  Tensor x = cat({cls, tokens}, 1);                                                   // (B, 1 + n, D)
+  for (const auto& block : *blocks) x = block->forward(x);
+  return norm->forward(x);
+}
+
+Tensor VisionTransformer::forward(const Tensor& images) const { return forward_tokens(embed_patches(images)); }
+
+void VisionTransformer::init_weights(Generator* gen) {
+  NoGradGuard no_grad;  // reshaped views of parameters must not join a graph
+  for (const auto& [name, p] : named_parameters()) {
+    const bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    const bool is_norm = name.find("norm") != std::string::npos;
+    if (name == "cls_token") {
+      init::normal_(p, 0, 0.02, gen);
+    } else if (is_bias) {
+      init::zeros_(p);
+    } else if (is_norm) {
+      init::ones_(p);
+    } else {
+      // Linear weights, and the patch weight seen as a (D, C*p*p) matrix.
+      init::xavier_uniform_(p.reshape({p.size(0), -1}), 1.0, gen);
+    }
+  }
+}
+
+}  // namespace sm

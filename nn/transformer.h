@@ -1,0 +1,110 @@
+// Transformer pieces: pre-norm blocks, patch embedding, fixed 2-D sin-cos positions, and a
+// Vision Transformer encoder with MAE's parameter names.
+#pragma once
+
+#include <string>
+
+#include "nn/attention.h"
+#include "tensor/random.h"
+
+namespace sm {
+
+// A list of sub-modules named "0", "1", ... (PyTorch's nn.ModuleList).
+template <typename M> class ModuleList : public Module {
+ public:
+  void push_back(std::shared_ptr<M> module) {
+    items_.push_back(register_module(std::to_string(items_.size()), std::move(module)));
+  }
+  const std::shared_ptr<M>& operator[](size_t i) const { return items_.at(i); }
+  size_t size() const { return items_.size(); }
+  auto begin() const { return items_.begin(); }
+  auto end() const { return items_.end(); }
+
+ private:
+  std::vector<std::shared_ptr<M>> items_;
+};
+
+// Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)).
+class Block : public Module {
+ public:
+  Block(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6);
+  Tensor forward(const Tensor& x) const;  // (B, N, C) -> (B, N, C)
+  std::shared_ptr<LayerNorm> norm1, norm2;
+  std::shared_ptr<Attention> attn;
+  std::shared_ptr<Mlp> mlp;
+};
+
+// Pre-norm cross-self block (the SiamMAE decoder block):
+//   y = y + cross_attn(norm_q(y), norm_kv(memory));  y = y + attn(norm1(y));  y = y + mlp(norm2(y)).
+class CrossSelfBlock : public Module {
+ public:
+  CrossSelfBlock(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6);
+  Tensor forward(const Tensor& y, const Tensor& memory) const;  // (B, N, C), (B, M, C) -> (B, N, C)
+  std::shared_ptr<LayerNorm> norm_q, norm_kv, norm1, norm2;
+  std::shared_ptr<CrossAttention> cross_attn;
+  std::shared_ptr<Attention> attn;
+  std::shared_ptr<Mlp> mlp;
+};
+
+// Image (B, C, H, W) -> patch rows (B, N, C*p*p), each patch flattened in (c, i, j) order:
+// the order of a Conv2d weight (D, C, p, p), so a patch embedding is one matrix product.
+Tensor patches_channels_first(const Tensor& images, int64_t patch);
+
+// The Conv2d-shaped weight of a patch embedding: proj.weight (D, C, p, p), proj.bias (D).
+class PatchProjection : public Module {
+ public:
+  PatchProjection(int64_t in_chans, int64_t dim, int64_t patch);
+  Tensor weight, bias;
+};
+
+// Conv2d(C, D, kernel = stride = p) as patchify + matmul: (B, C, H, W) -> (B, N, D).
+class PatchEmbed : public Module {
+ public:
+  PatchEmbed(int64_t patch, int64_t in_chans, int64_t dim);
+  Tensor forward(const Tensor& images) const;
+  std::shared_ptr<PatchProjection> proj;
+  int64_t patch;
+};
+
+// MAE's fixed 2-D sin-cos position table for a grid_h x grid_w grid: (grid_h*grid_w, dim),
+// with a zero row first when with_cls. For the token at (row i, column j), the first
+// dim/2 values encode j and the last dim/2 encode i, each as [sin(pos*w_k), cos(pos*w_k)]
+// with w_k = 1 / 10000^(k / (dim/4)).
+Tensor sincos_2d_table(int64_t dim, int64_t grid_h, int64_t grid_w, bool with_cls);
+
+struct ViTConfig {
+  int64_t image_size = 224, patch_size = 16, in_chans = 3;
+  int64_t dim = 384, depth = 12, heads = 6;
+  double mlp_ratio = 4.0;
+  bool qkv_bias = true;
+  double eps = 1e-6;
+  int64_t grid() const { return image_size / patch_size; }
+  int64_t num_patches() const { return grid() * grid(); }
+};
+// "vit_tiny" (192/12/3), "vit_small" (384/12/6), "vit_base" (768/12/12), each with
+// "_patch16" or "_patch8", at 224 px.
+ViTConfig vit_preset(const std::string& name);
+
+// ViT encoder with a CLS token and fixed sin-cos positions (MAE's encoder):
+// names cls_token, pos_embed (buffer), patch_embed.proj.*, blocks.{i}.*, norm.*.
+class VisionTransformer : public Module {
+ public:
+  explicit VisionTransformer(const ViTConfig& config);
+  // Images (B, C, H, W) -> tokens (B, 1 + N, D) after the final norm; CLS first.
+  Tensor forward(const Tensor& images) const;
+  // Patch tokens with positions added, before CLS and blocks: (B, N, D).
+  Tensor embed_patches(const Tensor& images) const;
+  // CLS (with its position) prepended to `tokens` (B, n, D), then blocks and norm.
+  Tensor forward_tokens(const Tensor& tokens) const;
+  // MAE's init: xavier_uniform Linear weights (the patch weight as a (D, C*p*p) matrix),
+  // zero biases, LayerNorm 1/0, cls_token ~ N(0, 0.02).
+  void init_weights(Generator* gen = nullptr);
+
+  ViTConfig config;
+  Tensor cls_token, pos_embed;  // (1, 1, D), (1, 1 + N, D)
+  std::shared_ptr<PatchEmbed> patch_embed;
+  std::shared_ptr<ModuleList<Block>> blocks;
+  std::shared_ptr<LayerNorm> norm;
+};
+
+}  // namespace sm
