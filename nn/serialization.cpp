@@ -125,4 +125,13 @@ SafetensorsFile load_safetensors(const std::string& path) {
   return file;
 }
 
+void load_state_dict_file(Module& module, const std::string& path, bool strict) {
+  const SafetensorsFile file = load_safetensors(path);
+  try {
+    module.load_state_dict(file.tensors, strict);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (loading " + path + ")");
+  }
+}
+
 }  // namespace sm

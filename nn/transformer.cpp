@@ -34,6 +34,19 @@ Tensor CrossSelfBlock::forward(const Tensor& y, const Tensor& memory) const {
   return h + mlp->forward(norm2->forward(h));
 }
 
+CrossBlock::CrossBlock(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double eps) {
+  norm_q = register_module("norm_q", std::make_shared<LayerNorm>(dim, eps));
+  norm_kv = register_module("norm_kv", std::make_shared<LayerNorm>(dim, eps));
+  cross_attn = register_module("cross_attn", std::make_shared<CrossAttention>(dim, heads, qkv_bias));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, eps));
+  mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * mlp_ratio)));
+}
+
+Tensor CrossBlock::forward(const Tensor& y, const Tensor& memory) const {
+  Tensor h = y + cross_attn->forward(norm_q->forward(y), norm_kv->forward(memory));  // (B, N, C)
+  return h + mlp->forward(norm2->forward(h));
+}
+
 Tensor patches_channels_first(const Tensor& images, int64_t patch) {
   check(images.dim() == 4 && images.size(2) % patch == 0 && images.size(3) % patch == 0, "patchify", "images ",
         fmt(images.shape()), " must be (B, C, H, W) with H and W multiples of the patch size ", patch);
@@ -101,7 +114,7 @@ ViTConfig vit_preset(const std::string& name) {
   return c;
 }
 
-VisionTransformer::VisionTransformer(const ViTConfig& config) : config(config) {
+VisionTransformer::VisionTransformer(const ViTConfig& config, Generator* gen) : config(config) {
   check(config.image_size % config.patch_size == 0, "VisionTransformer", "image size ", config.image_size,
         " is not a multiple of the patch size ", config.patch_size);
   const int64_t d = config.dim;
@@ -113,7 +126,7 @@ VisionTransformer::VisionTransformer(const ViTConfig& config) : config(config) {
   for (int64_t i = 0; i < config.depth; ++i)
     blocks->push_back(std::make_shared<Block>(d, config.heads, config.mlp_ratio, config.qkv_bias, config.eps));
   norm = register_module("norm", std::make_shared<LayerNorm>(d, config.eps));
-  init_weights();
+  init_mae_weights(*this, gen);
 }
 
 Tensor VisionTransformer::embed_patches(const Tensor& images) const {
@@ -133,19 +146,19 @@ Tensor VisionTransformer::forward_tokens(const Tensor& tokens) const {
 
 Tensor VisionTransformer::forward(const Tensor& images) const { return forward_tokens(embed_patches(images)); }
 
-void VisionTransformer::init_weights(Generator* gen) {
+void init_mae_weights(const Module& module, Generator* gen) {
   NoGradGuard no_grad;  // reshaped views of parameters must not join a graph
-  for (const auto& [name, p] : named_parameters()) {
-    const bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
-    const bool is_norm = name.find("norm") != std::string::npos;
-    if (name == "cls_token") {
+  auto ends_with = [](const std::string& name, const std::string& tail) {
+    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (const auto& [name, p] : module.named_parameters()) {
+    if (ends_with(name, "token")) {
       init::normal_(p, 0, 0.02, gen);
-    } else if (is_bias) {
+    } else if (ends_with(name, "bias")) {
       init::zeros_(p);
-    } else if (is_norm) {
+    } else if (p.dim() == 1) {  // LayerNorm weights
       init::ones_(p);
     } else {
-      // Linear weights, and the patch weight seen as a (D, C*p*p) matrix.
       init::xavier_uniform_(p.reshape({p.size(0), -1}), 1.0, gen);
     }
   }

@@ -34,15 +34,32 @@ class Block : public Module {
   std::shared_ptr<Mlp> mlp;
 };
 
+// A decoder block that updates a stream y while reading a memory sequence (another frame)
+// through its cross-attention layer.
+class MemoryBlock : public Module {
+ public:
+  virtual Tensor forward(const Tensor& y, const Tensor& memory) const = 0;  // (B, N, C), (B, M, C) -> (B, N, C)
+  std::shared_ptr<CrossAttention> cross_attn;
+};
+
 // Pre-norm cross-self block (the SiamMAE decoder block):
 //   y = y + cross_attn(norm_q(y), norm_kv(memory));  y = y + attn(norm1(y));  y = y + mlp(norm2(y)).
-class CrossSelfBlock : public Module {
+class CrossSelfBlock : public MemoryBlock {
  public:
   CrossSelfBlock(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6);
-  Tensor forward(const Tensor& y, const Tensor& memory) const;  // (B, N, C), (B, M, C) -> (B, N, C)
+  Tensor forward(const Tensor& y, const Tensor& memory) const override;
   std::shared_ptr<LayerNorm> norm_q, norm_kv, norm1, norm2;
-  std::shared_ptr<CrossAttention> cross_attn;
   std::shared_ptr<Attention> attn;
+  std::shared_ptr<Mlp> mlp;
+};
+
+// Pre-norm cross block, without self-attention (SiamMAE's "cross" decoder ablation):
+//   y = y + cross_attn(norm_q(y), norm_kv(memory));  y = y + mlp(norm2(y)).
+class CrossBlock : public MemoryBlock {
+ public:
+  CrossBlock(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6);
+  Tensor forward(const Tensor& y, const Tensor& memory) const override;
+  std::shared_ptr<LayerNorm> norm_q, norm_kv, norm2;
   std::shared_ptr<Mlp> mlp;
 };
 
@@ -72,6 +89,11 @@ class PatchEmbed : public Module {
 // with w_k = 1 / 10000^(k / (dim/4)).
 Tensor sincos_2d_table(int64_t dim, int64_t grid_h, int64_t grid_w, bool with_cls);
 
+// MAE's init, by parameter name: xavier_uniform for every weight matrix (a Conv2d patch weight
+// (D, C, p, p) seen as the matrix (D, C*p*p)), zero biases, LayerNorm weights 1, and any
+// parameter named "*token" (cls_token, mask_token) ~ N(0, 0.02).
+void init_mae_weights(const Module& module, Generator* gen = nullptr);
+
 struct ViTConfig {
   int64_t image_size = 224, patch_size = 16, in_chans = 3;
   int64_t dim = 384, depth = 12, heads = 6;
@@ -89,16 +111,14 @@ ViTConfig vit_preset(const std::string& name);
 // names cls_token, pos_embed (buffer), patch_embed.proj.*, blocks.{i}.*, norm.*.
 class VisionTransformer : public Module {
  public:
-  explicit VisionTransformer(const ViTConfig& config);
+  // Parameters are initialized with init_mae_weights, drawing from `gen` (the default generator if null).
+  explicit VisionTransformer(const ViTConfig& config, Generator* gen = nullptr);
   // Images (B, C, H, W) -> tokens (B, 1 + N, D) after the final norm; CLS first.
   Tensor forward(const Tensor& images) const;
   // Patch tokens with positions added, before CLS and blocks: (B, N, D).
   Tensor embed_patches(const Tensor& images) const;
   // CLS (with its position) prepended to `tokens` (B, n, D), then blocks and norm.
   Tensor forward_tokens(const Tensor& tokens) const;
-  // MAE's init: xavier_uniform Linear weights (the patch weight as a (D, C*p*p) matrix),
-  // zero biases, LayerNorm 1/0, cls_token ~ N(0, 0.02).
-  void init_weights(Generator* gen = nullptr);
 
   ViTConfig config;
   Tensor cls_token, pos_embed;  // (1, 1, D), (1, 1 + N, D)

@@ -58,7 +58,8 @@ void check_against_fixture(const std::string& file, Module& module, const std::v
 
 TEST_CASE("a ViT block matches PyTorch: output and every gradient") {
   for (DType dtype : {DType::F64, DType::F32}) {
-    CAPTURE(dtype_name(dtype));
+    const std::string dtype_label = dtype_name(dtype);
+    CAPTURE(dtype_label);
     Block block(16, 4);
     check_against_fixture("nn_block.safetensors", block, {"x"},
                           [&](const std::vector<Tensor>& in) { return block.forward(in[0]); }, dtype,
@@ -68,7 +69,8 @@ TEST_CASE("a ViT block matches PyTorch: output and every gradient") {
 
 TEST_CASE("a cross-self block matches PyTorch: output and every gradient") {
   for (DType dtype : {DType::F64, DType::F32}) {
-    CAPTURE(dtype_name(dtype));
+    const std::string dtype_label = dtype_name(dtype);
+    CAPTURE(dtype_label);
     CrossSelfBlock block(16, 4);
     check_against_fixture("nn_cross_block.safetensors", block, {"y", "memory"},
                           [&](const std::vector<Tensor>& in) { return block.forward(in[0], in[1]); }, dtype,

@@ -9,173 +9,21 @@ Outputs (tests/reference/):
   nn_vit.safetensors          a tiny ViT: parameters, images, output tokens
   nn_misc.json                AdamW and SGD trajectories, the LR schedule, a sin-cos table
 Names follow the library (= MAE/timm). Gradients are stored as "grad.<name>".
-The safetensors files are written by the small writer below (the format is 8 bytes of
+The safetensors files are written by the small writer in twins.py (the format is 8 bytes of
 header length, a JSON header, raw data), so the C++ loader is tested on files it did not write.
 It also checks cpp_written.safetensors, a file the C++ tests write byte for byte.
 """
 import json
 import math
 import os
-import struct
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+from twins import Block, CrossSelfBlock, ViT, load_safetensors, save_safetensors, sincos_2d
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 torch.manual_seed(0)
-f64 = torch.float64
-torch.set_default_dtype(f64)
-
-DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.int64: "I64"}
-
-
-def save_safetensors(path, tensors, metadata=None):
-    header, offset, blobs = {}, 0, []
-    if metadata:
-        header["__metadata__"] = metadata
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    np_types = {"F64": torch.float64, "F32": torch.float32, "I64": torch.int64}
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(data[b:end]), dtype=np_types[e["dtype"]]).reshape(e["shape"])
-    return out, header.get("__metadata__", {})
-
-
-class Attention(nn.Module):
-    def __init__(self, dim, heads):
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        a = torch.softmax(q @ k.transpose(-1, -2) * (c // self.heads) ** -0.5, -1)
-        return self.proj((a @ v).transpose(1, 2).reshape(b, n, c))
-
-
-class CrossAttention(nn.Module):
-    def __init__(self, dim, heads):
-        super().__init__()
-        self.heads = heads
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x, mem):
-        b, n, c = x.shape
-        m = mem.shape[1]
-        d = c // self.heads
-        q = self.q(x).reshape(b, n, self.heads, d).permute(0, 2, 1, 3)
-        kv = self.kv(mem).reshape(b, m, 2, self.heads, d).permute(2, 0, 3, 1, 4)
-        a = torch.softmax(q @ kv[0].transpose(-1, -2) * d ** -0.5, -1)
-        return self.proj((a @ kv[1]).transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x):
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
-class Block(nn.Module):
-    def __init__(self, dim, heads):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, 4 * dim)
-
-    def forward(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class CrossSelfBlock(nn.Module):
-    def __init__(self, dim, heads):
-        super().__init__()
-        self.norm_q = nn.LayerNorm(dim, eps=1e-6)
-        self.norm_kv = nn.LayerNorm(dim, eps=1e-6)
-        self.cross_attn = CrossAttention(dim, heads)
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, 4 * dim)
-
-    def forward(self, y, mem):
-        y = y + self.cross_attn(self.norm_q(y), self.norm_kv(mem))
-        y = y + self.attn(self.norm1(y))
-        return y + self.mlp(self.norm2(y))
-
-
-def sincos_1d(dim, pos):
-    omega = torch.arange(dim // 2, dtype=f64) / (dim / 2.0)
-    omega = 1.0 / 10000 ** omega
-    out = pos.reshape(-1)[:, None] * omega[None]
-    return torch.cat([torch.sin(out), torch.cos(out)], 1)
-
-
-def sincos_2d(dim, grid, cls):
-    """MAE's get_2d_sincos_pos_embed, in torch."""
-    gh = torch.arange(grid, dtype=f64)
-    gw = torch.arange(grid, dtype=f64)
-    w_coord, h_coord = torch.meshgrid(gw, gh, indexing="xy")  # numpy meshgrid(grid_w, grid_h)
-    emb = torch.cat([sincos_1d(dim // 2, w_coord), sincos_1d(dim // 2, h_coord)], 1)
-    if cls:
-        emb = torch.cat([torch.zeros(1, dim), emb], 0)
-    return emb
-
-
-class ViT(nn.Module):
-    def __init__(self, image, patch, dim, depth, heads):
-        super().__init__()
-        self.patch = patch
-        grid = image // patch
-        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
-        self.register_buffer("pos_embed", sincos_2d(dim, grid, True)[None])
-        self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv2d(3, dim, patch, patch)
-        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-
-    def forward(self, images):
-        x = self.patch_embed.proj(images).flatten(2).transpose(1, 2)
-        x = x + self.pos_embed[:, 1:]
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
-        x = torch.cat([cls, x], 1)
-        for b in self.blocks:
-            x = b(x)
-        return self.norm(x)
+torch.set_default_dtype(torch.float64)
 
 
 def randomize(module):

@@ -1,0 +1,8 @@
+// The `siammae` subcommands. Each reads its own flags from argv[2..] and returns the exit code.
+#pragma once
+
+namespace sm::cli {
+
+int check_grads(int argc, char** argv);
+
+}  // namespace sm::cli

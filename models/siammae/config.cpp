@@ -1,0 +1,165 @@
+#include "models/siammae/config.h"
+
+#include <array>
+#include <fstream>
+#include <utility>
+
+namespace sm {
+
+namespace {
+
+template <typename E> using NameTable = std::vector<std::pair<E, std::string>>;
+
+const NameTable<MaskKind>& mask_names() {
+  static const NameTable<MaskKind> names{{MaskKind::Random, "random"}, {MaskKind::Grid, "grid"}};
+  return names;
+}
+const NameTable<DecoderKind>& decoder_names() {
+  static const NameTable<DecoderKind> names{
+      {DecoderKind::CrossSelf, "cross-self"}, {DecoderKind::Cross, "cross"}, {DecoderKind::Joint, "joint"}};
+  return names;
+}
+const NameTable<EncoderKind>& encoder_names() {
+  static const NameTable<EncoderKind> names{{EncoderKind::Siamese, "siamese"}, {EncoderKind::Joint, "joint"}};
+  return names;
+}
+
+template <typename E> std::string name_of(const NameTable<E>& table, E value) {
+  for (const auto& [v, name] : table)
+    if (v == value) return name;
+  return "?";
+}
+
+template <typename E> E parse(const NameTable<E>& table, const std::string& text, const char* what) {
+  std::string choices;
+  for (const auto& [v, name] : table) {
+    if (name == text) return v;
+    choices += (choices.empty() ? "" : "|") + name;
+  }
+  fail("config", "unknown ", what, " '", text, "' (", choices, ")");
+}
+
+}  // namespace
+
+std::string to_string(MaskKind kind) { return name_of(mask_names(), kind); }
+std::string to_string(DecoderKind kind) { return name_of(decoder_names(), kind); }
+std::string to_string(EncoderKind kind) { return name_of(encoder_names(), kind); }
+MaskKind parse_mask_kind(const std::string& text) { return parse(mask_names(), text, "masking"); }
+DecoderKind parse_decoder_kind(const std::string& text) { return parse(decoder_names(), text, "decoder"); }
+EncoderKind parse_encoder_kind(const std::string& text) { return parse(encoder_names(), text, "encoder"); }
+
+ViTConfig SiamMAEConfig::encoder_config() const {
+  ViTConfig c;
+  c.image_size = image_size, c.patch_size = patch_size, c.in_chans = 3;
+  c.dim = encoder_dim, c.depth = encoder_depth, c.heads = encoder_heads;
+  c.mlp_ratio = mlp_ratio, c.qkv_bias = true, c.eps = 1e-6;
+  return c;
+}
+
+void SiamMAEConfig::validate() const {
+  check(patch_size > 0 && image_size > 0 && image_size % patch_size == 0, "config", "image size ", image_size,
+        " is not a positive multiple of the patch size ", patch_size);
+  for (const auto& [dim, heads, what] : {std::tuple{encoder_dim, encoder_heads, "encoder"},
+                                        std::tuple{decoder_dim, decoder_heads, "decoder"}}) {
+    check(heads > 0 && dim % heads == 0, "config", what, " width ", dim, " is not divisible by ", heads, " heads");
+    check(dim % 4 == 0, "config", what, " width ", dim, " must be a multiple of 4 (2-D sin-cos positions)");
+  }
+  check(encoder_depth >= 0 && decoder_depth >= 0, "config", "depths must be >= 0");
+  check(mlp_ratio > 0, "config", "mlp_ratio must be positive, got ", mlp_ratio);
+  check(mask_ratio >= 0 && mask_ratio < 1, "config", "mask ratio must be in [0, 1), got ", mask_ratio);
+}
+
+nlohmann::json SiamMAEConfig::to_json() const {
+  return {{"name", name},
+          {"image_size", image_size},
+          {"patch_size", patch_size},
+          {"encoder_dim", encoder_dim},
+          {"encoder_depth", encoder_depth},
+          {"encoder_heads", encoder_heads},
+          {"decoder_dim", decoder_dim},
+          {"decoder_depth", decoder_depth},
+          {"decoder_heads", decoder_heads},
+          {"mlp_ratio", mlp_ratio},
+          {"mask_ratio", mask_ratio},
+          {"symmetric_masking", symmetric_masking},
+          {"mask_kind", to_string(mask_kind)},
+          {"decoder", to_string(decoder)},
+          {"encoder", to_string(encoder)},
+          {"norm_pix_loss", norm_pix_loss}};
+}
+
+SiamMAEConfig SiamMAEConfig::from_json(const nlohmann::json& j) {
+  check(j.is_object(), "config", "expected a JSON object, got ", j.dump());
+  SiamMAEConfig c = siammae_preset(j.value("name", std::string("tiny")));
+  const nlohmann::json known = c.to_json();
+  for (const auto& [key, value] : j.items())
+    check(known.contains(key), "config", "unknown key '", key, "'");
+  try {
+    c.image_size = j.value("image_size", c.image_size);
+    c.patch_size = j.value("patch_size", c.patch_size);
+    c.encoder_dim = j.value("encoder_dim", c.encoder_dim);
+    c.encoder_depth = j.value("encoder_depth", c.encoder_depth);
+    c.encoder_heads = j.value("encoder_heads", c.encoder_heads);
+    c.decoder_dim = j.value("decoder_dim", c.decoder_dim);
+    c.decoder_depth = j.value("decoder_depth", c.decoder_depth);
+    c.decoder_heads = j.value("decoder_heads", c.decoder_heads);
+    c.mlp_ratio = j.value("mlp_ratio", c.mlp_ratio);
+    c.mask_ratio = j.value("mask_ratio", c.mask_ratio);
+    c.symmetric_masking = j.value("symmetric_masking", c.symmetric_masking);
+    c.mask_kind = parse_mask_kind(j.value("mask_kind", to_string(c.mask_kind)));
+    c.decoder = parse_decoder_kind(j.value("decoder", to_string(c.decoder)));
+    c.encoder = parse_encoder_kind(j.value("encoder", to_string(c.encoder)));
+    c.norm_pix_loss = j.value("norm_pix_loss", c.norm_pix_loss);
+  } catch (const nlohmann::json::exception& e) {
+    fail("config", "a value has the wrong type (", e.what(), ")");
+  }
+  c.validate();
+  return c;
+}
+
+SiamMAEConfig siammae_preset(const std::string& name) {
+  SiamMAEConfig c;
+  c.name = name;
+  auto sizes = [&](int64_t image, int64_t patch, std::array<int64_t, 3> enc, std::array<int64_t, 3> dec) {
+    c.image_size = image, c.patch_size = patch;
+    c.encoder_dim = enc[0], c.encoder_depth = enc[1], c.encoder_heads = enc[2];
+    c.decoder_dim = dec[0], c.decoder_depth = dec[1], c.decoder_heads = dec[2];
+  };
+  if (name == "tiny") {
+    sizes(64, 8, {192, 6, 3}, {128, 2, 4});
+  } else if (name == "small") {
+    sizes(112, 16, {384, 12, 6}, {256, 4, 8});
+  } else if (name == "vits16") {
+    sizes(224, 16, {384, 12, 6}, {512, 8, 16});
+  } else if (name == "vits8") {
+    sizes(224, 8, {384, 12, 6}, {512, 8, 16});
+  } else if (name == "micro") {
+    sizes(32, 8, {16, 2, 2}, {16, 2, 2});
+    c.mask_ratio = 0.75;  // 4 of 16 patches stay visible
+  } else {
+    std::string choices;
+    for (const std::string& n : siammae_preset_names()) choices += (choices.empty() ? "" : "|") + n;
+    fail("config", "unknown preset '", name, "' (", choices, ")");
+  }
+  return c;
+}
+
+SiamMAEConfig resolve_config(const std::string& preset_or_path) {
+  const std::string suffix = ".json";
+  const bool is_file = preset_or_path.size() > suffix.size() &&
+                       preset_or_path.compare(preset_or_path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  if (!is_file) return siammae_preset(preset_or_path);
+  std::ifstream in(preset_or_path);
+  check(in.good(), "config", "cannot open ", preset_or_path);
+  try {
+    return SiamMAEConfig::from_json(nlohmann::json::parse(in));
+  } catch (const nlohmann::json::exception& e) {
+    fail("config", preset_or_path, " is not valid JSON (", e.what(), ")");
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " in " + preset_or_path);
+  }
+}
+
+std::vector<std::string> siammae_preset_names() { return {"tiny", "small", "vits16", "vits8", "micro"}; }
+
+}  // namespace sm
