@@ -628,6 +628,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         fmt(b.shape()));
   if (a.dim() == 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.dim() == 1) return squeeze(matmul(a, unsqueeze(b, -1)), -1);
+  if (a.dim() > 2 && b.dim() == 2) {
+    // (..., M, K) @ (K, N) as one (... * M, K) @ (K, N) product rather than one per leading
+    // index (a Linear layer on (B, N, C) tokens); its backward is then single products too.
+    check(a.size(-1) == b.size(0), "matmul", "shapes ", fmt(a.shape()), " and ", fmt(b.shape()), " cannot be multiplied");
+    Shape out_shape = a.shape();
+    out_shape.back() = b.size(1);
+    return reshape(matmul(reshape(a, {-1, a.size(-1)}), b), out_shape);
+  }
   check_same("matmul", a, b);
   check_floating("matmul", a);
   const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);

@@ -98,4 +98,9 @@ std::optional<MatrixLayout> matrix_layout(const Tensor& x);
 Backend& backend_for(Device device);
 bool cuda_available();  // built with CUDA and a GPU is present
 
+// Threads the CPU kernels use (OpenMP; Eigen and OpenBLAS follow it). The default is
+// OMP_NUM_THREADS, else one per core.
+void set_cpu_threads(int threads);
+int cpu_threads();
+
 }  // namespace sm

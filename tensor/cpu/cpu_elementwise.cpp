@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <numbers>
+#include <type_traits>
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/strided_loop.h"
@@ -13,6 +14,12 @@ Backend& cpu_backend() {
   static cpu::CpuBackend backend;
   return backend;
 }
+
+void set_cpu_threads(int threads) {
+  check(threads > 0, "threads", "need at least one thread, got ", threads);
+  cpu::set_max_threads(threads);
+}
+int cpu_threads() { return cpu::max_threads(); }
 
 namespace cpu {
 
@@ -52,15 +59,59 @@ void CpuBackend::fill(const Tensor& out, double value) {
   });
 }
 
+// out = f(x) elementwise; x may be strided or broadcast. Runs where both step by one element
+// get a plain indexed loop, which the compiler vectorizes.
+template <typename In, typename Out, typename F> static void map_unary(const Tensor& x, const Tensor& out, F f) {
+  const In* in = static_cast<const In*>(x.raw_data());
+  Out* o = static_cast<Out*>(out.raw_data());
+  strided_runs<2>(out.shape(), operands<2>({&out, &x}), [&](const auto& off, const auto& step, int64_t n) {
+    Out* po = o + off[0];
+    const In* px = in + off[1];
+    if (step[0] == 1 && step[1] == 1) {
+      for (int64_t j = 0; j < n; ++j) po[j] = f(px[j]);
+    } else {
+      for (int64_t j = 0; j < n; ++j) po[j * step[0]] = f(px[j * step[1]]);
+    }
+  });
+}
+
+// out = f(a, b) elementwise, with plain loops for the common runs: all contiguous, or one
+// side broadcast (step 0: a scalar, or a bias row along the run).
+template <typename T, typename F>
+static void map_binary(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
+  const T* pa = static_cast<const T*>(a.raw_data());
+  const T* pb = static_cast<const T*>(b.raw_data());
+  T* o = static_cast<T*>(out.raw_data());
+  strided_runs<3>(out.shape(), operands<3>({&out, &a, &b}), [&](const auto& off, const auto& step, int64_t n) {
+    T* po = o + off[0];
+    const T* x = pa + off[1];
+    const T* y = pb + off[2];
+    if (step[0] == 1 && step[1] == 1 && step[2] == 1) {
+      for (int64_t j = 0; j < n; ++j) po[j] = f(x[j], y[j]);
+    } else if (step[0] == 1 && step[1] == 1 && step[2] == 0) {
+      const T yv = *y;
+      for (int64_t j = 0; j < n; ++j) po[j] = f(x[j], yv);
+    } else if (step[0] == 1 && step[1] == 0 && step[2] == 1) {
+      const T xv = *x;
+      for (int64_t j = 0; j < n; ++j) po[j] = f(xv, y[j]);
+    } else {
+      for (int64_t j = 0; j < n; ++j) po[j * step[0]] = f(x[j * step[1]], y[j * step[2]]);
+    }
+  });
+}
+
+// Calls fn(std::integral_constant<E, v>{}) for the v among Values that equals `value`, so a
+// kernel is compiled once per op with the op known (no switch inside the element loop).
+template <typename E, E... Values, typename Fn> static void with_constant(E value, Fn&& fn) {
+  ((value == Values ? (fn(std::integral_constant<E, Values>{}), true) : false) || ...);
+}
+
 void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
   dispatch_dtype(src.dtype(), [&](auto s) {
     using S = decltype(s);
     dispatch_dtype(dst.dtype(), [&](auto d) {
       using D = decltype(d);
-      const S* in = static_cast<const S*>(src.raw_data());
-      D* out = static_cast<D*>(dst.raw_data());
-      strided_loop<2>(dst.shape(), operands<2>({&dst, &src}),
-                      [&](const auto& off) { out[off[0]] = static_cast<D>(in[off[1]]); });
+      map_unary<S, D>(src, dst, [](S v) { return static_cast<D>(v); });
     });
   });
 }
@@ -108,11 +159,12 @@ template <typename T> static T apply_unary(UnaryOp op, T x, T p0, T p1) {
 void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double param0, double param1) {
   dispatch_floating(x.dtype(), unary_op_name(op), [&](auto t) {
     using T = decltype(t);
-    const T* in = static_cast<const T*>(x.raw_data());
-    T* o = static_cast<T*>(out.raw_data());
     const T p0 = static_cast<T>(param0), p1 = static_cast<T>(param1);
-    strided_loop<2>(out.shape(), operands<2>({&out, &x}),
-                    [&](const auto& off) { o[off[0]] = apply_unary(op, in[off[1]], p0, p1); });
+    with_constant<UnaryOp, UnaryOp::Neg, UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Rsqrt, UnaryOp::Abs,
+                  UnaryOp::Sign, UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Relu, UnaryOp::Gelu, UnaryOp::GeluTanh,
+                  UnaryOp::GeluGrad, UnaryOp::GeluTanhGrad, UnaryOp::PowScalar, UnaryOp::Clamp>(op, [&](auto c) {
+      map_unary<T, T>(x, out, [p0, p1](T v) { return apply_unary(decltype(c)::value, v, p0, p1); });
+    });
   });
 }
 
@@ -139,12 +191,11 @@ template <typename T> static T apply_binary(BinaryOp op, T a, T b) {
 void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch_dtype(a.dtype(), [&](auto t) {
     using T = decltype(t);
-    const T* pa = static_cast<const T*>(a.raw_data());
-    const T* pb = static_cast<const T*>(b.raw_data());
-    T* o = static_cast<T*>(out.raw_data());
-    // The switch sits inside the loop body; hoisting it per op would only copy the loop.
-    strided_loop<3>(out.shape(), operands<3>({&out, &a, &b}),
-                    [&](const auto& off) { o[off[0]] = apply_binary(op, pa[off[1]], pb[off[2]]); });
+    with_constant<BinaryOp, BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow,
+                  BinaryOp::Maximum, BinaryOp::Minimum, BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt, BinaryOp::Le,
+                  BinaryOp::Gt, BinaryOp::Ge>(op, [&](auto c) {
+      map_binary<T>(a, b, out, [](T x, T y) { return apply_binary(decltype(c)::value, x, y); });
+    });
   });
 }
 

@@ -38,4 +38,10 @@ inline int max_threads() {
 #endif
 }
 
+inline void set_max_threads([[maybe_unused]] int threads) {
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#endif
+}
+
 }  // namespace sm::cpu

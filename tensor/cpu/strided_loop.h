@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <utility>
 
 #include "tensor/cpu/parallel.h"
 #include "tensor/shape.h"
@@ -20,10 +21,13 @@ template <size_t K> struct Operands {
   std::array<Shape, K> strides;    // each operand's strides over `shape`
 };
 
-// Calls fn(const std::array<int64_t, K>& offsets) once per element of `shape`.
+// Calls run(offsets, steps, n) for each run of n elements along the innermost merged dim:
+// element j of a run lives at offsets[k] + j * steps[k] in operand k. A kernel can then use a
+// plain indexed loop (which the compiler vectorizes) when the steps are 1 or 0, as they are
+// for contiguous tensors, broadcast scalars and broadcast rows.
 // `parallel` may be false for kernels whose elements write to shared places (scatter).
-template <size_t K, typename Fn>
-void strided_loop(const Shape& shape, Operands<K> ops, Fn&& fn, bool parallel = true) {
+template <size_t K, typename Run>
+void strided_runs(const Shape& shape, Operands<K> ops, Run&& run_elements, bool parallel = true) {
   // Merge dims i-1 and i when every operand steps over dim i-1 exactly one run of dim i.
   Shape dims;
   std::array<Shape, K> strides;
@@ -47,6 +51,8 @@ void strided_loop(const Shape& shape, Operands<K> ops, Fn&& fn, bool parallel = 
   const int64_t rank = static_cast<int64_t>(dims.size());
   const int64_t total = numel_of(dims);
   const int64_t inner = dims.back();
+  std::array<int64_t, K> steps;  // each operand's stride along the innermost dim
+  for (size_t k = 0; k < K; ++k) steps[k] = strides[k].back();
 
   auto run = [&](int64_t begin, int64_t end) {
     // Unravel `begin` into a multi-index, then walk like an odometer.
@@ -61,10 +67,8 @@ void strided_loop(const Shape& shape, Operands<K> ops, Fn&& fn, bool parallel = 
     const int64_t last = rank - 1;
     for (int64_t i = begin; i < end;) {
       const int64_t run_length = std::min(inner - index[last], end - i);
-      for (int64_t j = 0; j < run_length; ++j) {
-        fn(off);
-        for (size_t k = 0; k < K; ++k) off[k] += strides[k][last];
-      }
+      run_elements(std::as_const(off), steps, run_length);
+      for (size_t k = 0; k < K; ++k) off[k] += run_length * steps[k];
       i += run_length;
       index[last] += run_length;
       if (index[last] < inner) break;  // stopped inside a row: this chunk is done
@@ -84,6 +88,20 @@ void strided_loop(const Shape& shape, Operands<K> ops, Fn&& fn, bool parallel = 
   } else {
     run(0, total);
   }
+}
+
+// Calls fn(const std::array<int64_t, K>& offsets) once per element of `shape`.
+template <size_t K, typename Fn>
+void strided_loop(const Shape& shape, Operands<K> ops, Fn&& fn, bool parallel = true) {
+  strided_runs<K>(
+      shape, ops,
+      [&](std::array<int64_t, K> off, const std::array<int64_t, K>& steps, int64_t n) {
+        for (int64_t j = 0; j < n; ++j) {
+          fn(std::as_const(off));
+          for (size_t k = 0; k < K; ++k) off[k] += steps[k];
+        }
+      },
+      parallel);
 }
 
 }  // namespace sm::cpu
