@@ -1,0 +1,94 @@
+// PairLoader: batches of augmented SiamMAE frame pairs, decoded by worker threads ahead of the
+// training step.
+//
+// What batch k holds is a pure function of (seed, k), whatever the number of workers and the
+// timing of the threads, so a loader started at first_batch = k continues an interrupted run
+// exactly:
+// - an epoch is one pass over the videos, in an order drawn from derive_seed(seed, order, e);
+//   each video gives `repeats` pairs, next to each other (repeated sampling);
+// - batch k is pairs [j B, (j + 1) B) of epoch e = k / batches_per_epoch, j = k % batches_per_epoch;
+//   the pairs left over at the end of an epoch are dropped (drop_last);
+// - each pair's gap, first frame, crop, flip and jitter come from its own Generator, seeded
+//   with derive_seed(seed, pairs, e * pairs_per_epoch + slot).
+// Workers take batch numbers in order; next() hands them out in order.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/transforms.h"
+#include "data/video.h"
+#include "tensor/tensor.h"
+
+namespace sm {
+
+struct PairLoaderOptions : AugmentOptions {  // image_size, crop_scale, crop_ratio, hflip_prob, jitter
+  int64_t batch_size = 64;
+  int64_t workers = 2;  // 0 builds each batch inside next(), on the caller's thread
+  uint64_t seed = 0;
+  int64_t prefetch = 4;               // batches decoded ahead of the consumer (at least `workers`)
+  int64_t gap_min = 4, gap_max = 48;  // frames between f1 and f2
+  int64_t repeats = 2;                // pairs per video per epoch
+};
+
+struct PairSource {  // where one row of a batch came from
+  std::string video;
+  int64_t first = 0, second = 0;  // frame indices of f1 and f2
+  CropBox crop;
+  bool flipped = false;
+};
+
+struct PairBatch {
+  Tensor f1, f2;      // (B, 3, S, S) float32, ImageNet-normalized; f1 the earlier frame
+  int64_t index = 0;  // batch number since the start of training
+  int64_t epoch = 0;
+  std::vector<PairSource> sources;  // one per row
+};
+
+class PairLoader {
+ public:
+  // Throws when an option is out of range, a video is shorter than gap_min + 1 frames, or an
+  // epoch holds fewer pairs than one batch.
+  PairLoader(VideoDataset dataset, PairLoaderOptions options, int64_t first_batch = 0);
+  ~PairLoader();  // stops the workers after the batch each is building
+  PairLoader(const PairLoader&) = delete;
+  PairLoader& operator=(const PairLoader&) = delete;
+
+  // Blocks until the next batch in order is ready. A batch that failed to load (say, a
+  // corrupt JPEG) rethrows its error here, at its turn.
+  PairBatch next();
+  int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  int64_t pairs_per_epoch() const { return pairs_per_epoch_; }
+  double wait_seconds() const { return wait_seconds_; }  // total time next() waited for workers
+
+  // Batch k itself, built on the calling thread: what next() returns as batch k.
+  PairBatch make_batch(int64_t k) const;
+
+ private:
+  void work();
+
+  const VideoDataset dataset_;
+  const PairLoaderOptions options_;
+  const int64_t pairs_per_epoch_, batches_per_epoch_, depth_;
+
+  std::mutex mutex_;
+  std::condition_variable room_;    // a worker may start another batch, or stop
+  std::condition_variable filled_;  // a batch was finished
+  int64_t next_to_build_, next_to_return_;
+  struct Built {
+    PairBatch batch;
+    std::exception_ptr error;  // set when building the batch threw
+  };
+  std::map<int64_t, Built> built_;  // finished batches the consumer has not taken yet
+  bool stopping_ = false;
+  double wait_seconds_ = 0;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace sm
