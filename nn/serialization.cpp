@@ -125,13 +125,16 @@ SafetensorsFile load_safetensors(const std::string& path) {
   return file;
 }
 
-void load_state_dict_file(Module& module, const std::string& path, bool strict) {
-  const SafetensorsFile file = load_safetensors(path);
+void load_state_dict_from(Module& module, const StateDict& state, const std::string& source, bool strict) {
   try {
-    module.load_state_dict(file.tensors, strict);
+    module.load_state_dict(state, strict);
   } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " (loading " + path + ")");
+    throw Error(std::string(e.what()) + " (loading " + source + ")");
   }
+}
+
+void load_state_dict_file(Module& module, const std::string& path, bool strict) {
+  load_state_dict_from(module, load_safetensors(path).tensors, path, strict);
 }
 
 }  // namespace sm

@@ -27,8 +27,9 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
 // leaving holes) throws one error naming the file and what is wrong.
 SafetensorsFile load_safetensors(const std::string& path);
 
-// Loads a module's parameters and buffers from a safetensors file (see Module::load_state_dict);
-// errors name the file.
+// Module::load_state_dict, with errors that also name where the state came from (a file).
+void load_state_dict_from(Module& module, const StateDict& state, const std::string& source, bool strict = true);
+// Loads a module's parameters and buffers from a safetensors file; errors name the file.
 void load_state_dict_file(Module& module, const std::string& path, bool strict = true);
 
 }  // namespace sm

@@ -1,5 +1,6 @@
 #include "nn/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "nn/init.h"
@@ -145,6 +146,66 @@ Tensor VisionTransformer::forward_tokens(const Tensor& tokens) const {
 }
 
 Tensor VisionTransformer::forward(const Tensor& images) const { return forward_tokens(embed_patches(images)); }
+
+Tensor VisionTransformer::patch_positions(int64_t grid_h, int64_t grid_w) const {
+  Tensor table = pos_embed.narrow(1, 1, config.num_patches());  // (1, g*g, D)
+  if (grid_h == config.grid() && grid_w == config.grid()) return table;
+  const int64_t g = config.grid(), d = config.dim;
+  Tensor grid = table.reshape({g, g, d}).permute({2, 0, 1}).to(Device::CPU);          // (D, g, g)
+  Tensor resized = resize_bicubic(grid.contiguous(), grid_h, grid_w);                  // (D, h, w)
+  return resized.permute({1, 2, 0}).reshape({1, grid_h * grid_w, d}).to(pos_embed.device());
+}
+
+Tensor VisionTransformer::patch_features(const Tensor& images) const {
+  const int64_t p = config.patch_size;
+  check(images.dim() == 4 && images.size(2) % p == 0 && images.size(3) % p == 0, "VisionTransformer", "images ",
+        fmt(images.shape()), " must be (B, C, H, W) with H and W multiples of the patch size ", p);
+  const int64_t b = images.size(0), h = images.size(2) / p, w = images.size(3) / p;
+  Tensor tokens = patch_embed->forward(images) + patch_positions(h, w);  // (B, h*w, D)
+  Tensor out = forward_tokens(tokens);                                   // (B, 1 + h*w, D)
+  return out.narrow(1, 1, h * w).reshape({b, h, w, config.dim});
+}
+
+Tensor resize_bicubic(const Tensor& chw, int64_t out_h, int64_t out_w) {
+  check(chw.dim() == 3 && out_h > 0 && out_w > 0, "resize_bicubic", "needs (C, H, W) and a positive size, got ",
+        fmt(chw.shape()), " to ", out_h, "x", out_w);
+  const int64_t c = chw.size(0), in_h = chw.size(1), in_w = chw.size(2);
+  // For each output coordinate: the four source taps (clamped to the edge) and their weights.
+  struct Taps {
+    int64_t index[4];
+    double weight[4];
+  };
+  auto taps_for = [](int64_t out_size, int64_t in_size) {
+    const double a = -0.75, scale = static_cast<double>(in_size) / static_cast<double>(out_size);
+    auto near = [a](double x) { return ((a + 2) * x - (a + 3)) * x * x + 1; };           // |x| <= 1
+    auto far = [a](double x) { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a; };     // 1 < |x| < 2
+    std::vector<Taps> taps(out_size);
+    for (int64_t o = 0; o < out_size; ++o) {
+      const double source = (static_cast<double>(o) + 0.5) * scale - 0.5;
+      const double base = std::floor(source), t = source - base;
+      const double weights[4] = {far(t + 1), near(t), near(1 - t), far(2 - t)};
+      for (int k = 0; k < 4; ++k) {
+        taps[o].index[k] = std::clamp<int64_t>(static_cast<int64_t>(base) - 1 + k, 0, in_size - 1);
+        taps[o].weight[k] = weights[k];
+      }
+    }
+    return taps;
+  };
+  const std::vector<Taps> rows = taps_for(out_h, in_h), cols = taps_for(out_w, in_w);
+  const std::vector<double> in = chw.to(Device::CPU).to_vector<double>();
+  std::vector<double> out(c * out_h * out_w);
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t y = 0; y < out_h; ++y)
+      for (int64_t x = 0; x < out_w; ++x) {
+        double sum = 0;
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j)
+            sum += rows[y].weight[i] * cols[x].weight[j] *
+                   in[(ch * in_h + rows[y].index[i]) * in_w + cols[x].index[j]];
+        out[(ch * out_h + y) * out_w + x] = sum;
+      }
+  return from_vector(out, {c, out_h, out_w}, {.dtype = chw.dtype()});
+}
 
 void init_mae_weights(const Module& module, Generator* gen) {
   NoGradGuard no_grad;  // reshaped views of parameters must not join a graph

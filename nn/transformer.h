@@ -89,6 +89,11 @@ class PatchEmbed : public Module {
 // with w_k = 1 / 10000^(k / (dim/4)).
 Tensor sincos_2d_table(int64_t dim, int64_t grid_h, int64_t grid_w, bool with_cls);
 
+// Bicubic resize of (C, H, W) to (C, out_h, out_w) as torch.nn.functional.interpolate(mode=
+// "bicubic", align_corners=False): half-pixel centres, Keys' cubic with a = -0.75, edge
+// pixels repeated. No autograd; float32 or float64 on the CPU.
+Tensor resize_bicubic(const Tensor& chw, int64_t out_h, int64_t out_w);
+
 // MAE's init, by parameter name: xavier_uniform for every weight matrix (a Conv2d patch weight
 // (D, C, p, p) seen as the matrix (D, C*p*p)), zero biases, LayerNorm weights 1, and any
 // parameter named "*token" (cls_token, mask_token) ~ N(0, 0.02).
@@ -119,6 +124,12 @@ class VisionTransformer : public Module {
   Tensor embed_patches(const Tensor& images) const;
   // CLS (with its position) prepended to `tokens` (B, n, D), then blocks and norm.
   Tensor forward_tokens(const Tensor& tokens) const;
+  // Patch features of images of any size (multiples of the patch size): the position table is
+  // resized bicubically from the training grid to the images' grid, as DINO does for
+  // evaluation. (B, C, H, W) -> (B, H/p, W/p, D), after the final norm, CLS dropped.
+  Tensor patch_features(const Tensor& images) const;
+  // The patch rows of the position table for a grid_h x grid_w grid: (1, grid_h*grid_w, D).
+  Tensor patch_positions(int64_t grid_h, int64_t grid_w) const;
 
   ViTConfig config;
   Tensor cls_token, pos_embed;  // (1, 1, D), (1, 1 + N, D)

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <fstream>
+
+#include "data/davis.h"
 #include "nn/serialization.h"
 #include "tests/fixtures.h"
 
@@ -34,6 +37,28 @@ Run siammae(const std::string& args) {
 std::string temp_path(const std::string& name) { return (std::filesystem::temp_directory_path() / name).string(); }
 
 const std::string kReference = source_path("tests/reference/");
+
+// The loss column of a run's log.csv, as written (exact text).
+std::vector<std::string> logged_losses(const std::string& run) {
+  std::ifstream in(run + "/log.csv");
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "step,epoch,loss,lr,pairs_per_s,data_wait,elapsed_s");
+  std::vector<std::string> losses;
+  while (std::getline(in, line)) {
+    const size_t a = line.find(','), b = line.find(',', a + 1), c = line.find(',', b + 1);
+    losses.push_back(line.substr(b + 1, c - b - 1));
+  }
+  return losses;
+}
+
+// Small synthetic videos (as frame folders) to train on.
+std::string synthetic_videos() {
+  const std::string root = temp_path("sm_cli_videos");
+  std::filesystem::remove_all(root);
+  write_synthetic_davis(root, {.sequences = 3, .frames = 10, .height = 48, .width = 64, .objects = 2, .seed = 5});
+  return root + "/JPEGImages/480p";
+}
 
 }  // namespace
 
@@ -92,4 +117,74 @@ TEST_CASE("check-grads: every bad input is one line naming it, and a non-zero ex
              "--dtype must be f32 or f64");
   fails_with(siammae("check-grads --colour red"), "unknown flag --colour");
   CHECK_FALSE(std::filesystem::exists(out));
+}
+
+TEST_CASE("train --help lists every flag with its default") {
+  Run help = siammae("train --help");
+  CHECK(help.code == 0);
+  for (const char* text : {"--config VALUE", "(default: tiny)", "--data", "--out", "--steps", "--epochs", "--batch",
+                           "(default: 64)", "--blr", "(default: 0.00015)", "--warmup", "(default: 5%)", "--min-lr",
+                           "--weight-decay", "(default: 0.05)", "--beta1", "(default: 0.9)", "--beta2",
+                           "(default: 0.95)", "--mask-ratio", "--gap-min", "(default: 4)", "--gap-max",
+                           "(default: 48)", "--repeats", "--crop-scale-min", "(default: 0.5)", "--hflip",
+                           "--workers", "--threads", "--seed", "--device", "(default: cpu)", "--resume",
+                           "--eval-every", "--stop-after", "--decoder", "--encoder", "--masking"}) {
+    CHECK_MESSAGE(help.output.find(text) != std::string::npos, text);
+  }
+  Run top = siammae("--help");
+  CHECK(top.output.find("train ") != std::string::npos);
+  CHECK(top.output.find("check-grads") != std::string::npos);
+}
+
+TEST_CASE("train: an interrupted and resumed run gives the same loss curve as an uninterrupted one") {
+  const std::string data = synthetic_videos();
+  const std::string straight = temp_path("sm_run_straight"), resumed = temp_path("sm_run_resumed");
+  std::filesystem::remove_all(straight);
+  std::filesystem::remove_all(resumed);
+  const std::string common = "train --config micro --data " + data +
+                             " --steps 6 --batch 4 --gap-min 2 --gap-max 4 --eval-every 3 --blr 0.01 --seed 3 ";
+  Run a = siammae(common + "--out " + straight + " --workers 2");
+  REQUIRE_MESSAGE(a.code == 0, a.output);
+  Run b = siammae(common + "--out " + resumed + " --workers 2 --stop-after 4");
+  REQUIRE_MESSAGE(b.code == 0, b.output);
+  CHECK(b.output.find("stopped at step 4 of 6") != std::string::npos);
+  CHECK(logged_losses(resumed).size() == 4);
+  // Resume with only the run directory, and another worker count: the batches do not depend on it.
+  Run c = siammae("train --resume --out " + resumed + " --workers 1");
+  REQUIRE_MESSAGE(c.code == 0, c.output);
+  const std::vector<std::string> expected = logged_losses(straight);
+  CHECK(expected.size() == 6);
+  CHECK(logged_losses(resumed) == expected);
+  for (const char* file : {"config.json", "loss.png", "recon_3.png", "recon_6.png", "checkpoint.safetensors"})
+    CHECK_MESSAGE(std::filesystem::exists(resumed + "/" + file), file);
+  // The loss fell: later steps below the first.
+  CHECK(std::stod(expected.back()) < std::stod(expected.front()));
+
+  // A fresh run never overwrites a checkpoint; resuming a finished run asks for more steps.
+  Run again = siammae(common + "--out " + straight);
+  CHECK(again.code == 1);
+  CHECK(again.output.find("already exists: pass --resume") != std::string::npos);
+  Run finished = siammae("train --resume --out " + straight);
+  CHECK(finished.code == 1);
+  CHECK(finished.output.find("already at step 6 of 6") != std::string::npos);
+  std::filesystem::remove_all(straight);
+  std::filesystem::remove_all(resumed);
+}
+
+TEST_CASE("train: bad settings are one clear line") {
+  auto fails_with = [](const std::string& args, const std::string& text) {
+    Run run = siammae(args);
+    CAPTURE(run.output);
+    CHECK(run.code == 1);
+    CHECK(run.output.find(text) != std::string::npos);
+  };
+  const std::string out = " --out " + temp_path("sm_run_bad");
+  fails_with("train" + out + " --steps 5", "--data is required");
+  fails_with("train --data /no/such/folder --steps 5" + out, "/no/such/folder");
+  fails_with("train --data x" + out, "give --steps N or --epochs E");
+  fails_with("train --data x --steps ten" + out, "--steps expects an integer, got 'ten'");
+  fails_with("train --data x --steps 5 --decoder fancy" + out, "unknown decoder 'fancy'");
+  fails_with("train --data x --steps 5 --warmup 5x" + out, "--warmup must be a number of steps or a percentage");
+  fails_with("train --resume --out /no/such/run", "/no/such/run/config.json does not exist");
+  std::filesystem::remove_all(temp_path("sm_run_bad"));
 }

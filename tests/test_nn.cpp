@@ -126,6 +126,25 @@ TEST_CASE("the sin-cos table equals MAE's") {
   CHECK(closeness(sincos_2d_table(dim, grid, grid, true), to_dtype(expected, DType::F32), 1e-6, 1e-6) <= 1.0);
 }
 
+TEST_CASE("bicubic resizing equals torch's interpolate, and a ViT runs at another grid") {
+  const nlohmann::json b = load_json("tests/reference/nn_misc.json")["bicubic"];
+  Tensor grid = from_vector(b["input"].get<std::vector<double>>(), {2, 4, 4}, {.dtype = DType::F64});
+  CHECK(closeness(resize_bicubic(grid, 7, 9), from_vector(b["up"].get<std::vector<double>>(), {2, 7, 9},
+                                                          {.dtype = DType::F64}), 1e-12, 1e-12) <= 1.0);
+  CHECK(closeness(resize_bicubic(grid, 3, 2), from_vector(b["down"].get<std::vector<double>>(), {2, 3, 2},
+                                                          {.dtype = DType::F64}), 1e-12, 1e-12) <= 1.0);
+  ViTConfig config;
+  config.image_size = 16, config.patch_size = 4, config.dim = 16, config.depth = 1, config.heads = 2;
+  VisionTransformer vit(config);
+  NoGradGuard no_grad;
+  Tensor images = randn({1, 3, 16, 16});
+  // At the training grid, patch features are the encoder's tokens without CLS.
+  CHECK(closeness(vit.patch_features(images).reshape({16, 16}), vit.forward(images).narrow(1, 1, 16).reshape({16, 16}),
+                  1e-6, 1e-6) <= 1.0);
+  CHECK(vit.patch_features(randn({2, 3, 24, 36})).shape() == Shape{2, 6, 9, 16});
+  CHECK(closeness(vit.patch_positions(4, 4), vit.pos_embed.narrow(1, 1, 16), 0, 0) <= 1.0);
+}
+
 TEST_CASE("the warmup + cosine schedule equals MAE's") {
   const nlohmann::json s = load_json("tests/reference/nn_misc.json")["schedule"];
   for (int step = 0; step <= 20; ++step) {

@@ -99,9 +99,18 @@ schedule = {"warmup": 5, "total": 20, "base": 1e-3, "min": 1e-5,
             "values": [lr_at(s, 5, 20, 1e-3, 1e-5) for s in range(21)]}
 sincos = {"dim": 8, "grid": 3, "table": sincos_2d(8, 3, True).reshape(-1).tolist()}
 
+# Bicubic resizing of a position grid (what evaluation at another resolution does), up and down.
+torch.manual_seed(2)
+grid = torch.randn(2, 4, 4)
+bicubic = {"input": grid.reshape(-1).tolist(),
+           "up": torch.nn.functional.interpolate(grid[None], size=(7, 9), mode="bicubic",
+                                                 align_corners=False)[0].reshape(-1).tolist(),
+           "down": torch.nn.functional.interpolate(grid[None], size=(3, 2), mode="bicubic",
+                                                   align_corners=False)[0].reshape(-1).tolist()}
+
 with open(os.path.join(HERE, "nn_misc.json"), "w") as f:
     json.dump({"generator": "tests/reference/make_nn_fixtures.py", "w0": w0, "b0": b0, "adamw": adamw, "sgd": sgd,
-               "schedule": schedule, "sincos": sincos}, f, indent=1)
+               "schedule": schedule, "sincos": sincos, "bicubic": bicubic}, f, indent=1)
 
 # ---- a file written by the C++ library loads here ----
 cpp_file = os.path.join(HERE, "cpp_written.safetensors")

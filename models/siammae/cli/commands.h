@@ -4,5 +4,6 @@
 namespace sm::cli {
 
 int check_grads(int argc, char** argv);
+int train(int argc, char** argv);
 
 }  // namespace sm::cli

@@ -17,6 +17,7 @@ struct Command {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> list{
+      {"train", "pretrain SiamMAE on folders of video frames", sm::cli::train},
       {"check-grads", "loss and every gradient for given weights, frames and masks (to compare with a PyTorch twin)",
        sm::cli::check_grads},
   };

@@ -1,0 +1,33 @@
+// SiamMAE checkpoints: one safetensors file holding the model's parameters and buffers under
+// their MAE names, the optimizer's state under "optimizer.<key>", and in its metadata the
+// model config ("config", JSON), the training options ("train", JSON), the step and the loss.
+// A PyTorch user loads the model by keeping the keys that do not start with "optimizer.".
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "models/siammae/model.h"
+#include "nn/optim/optimizer.h"
+
+namespace sm {
+
+struct Checkpoint {
+  SiamMAEConfig config;
+  StateDict model;      // parameters and buffers by name
+  StateDict optimizer;  // empty when saved without an optimizer
+  nlohmann::json train;  // the training options, or null
+  int64_t step = 0;
+  double loss = 0;
+  double elapsed_seconds = 0;  // training time so far
+};
+
+// Writes through a temporary file, so an interrupted save never leaves a broken checkpoint.
+void save_checkpoint(const std::string& path, const SiamMAE& model, const Optimizer* optimizer,
+                     const nlohmann::json& train, int64_t step, double loss, double elapsed_seconds);
+// Throws naming the file when it is not a SiamMAE checkpoint (no "config" metadata).
+Checkpoint read_checkpoint(const std::string& path);
+// The model of a checkpoint, built from its config and loaded (strict), in eval mode.
+std::unique_ptr<SiamMAE> load_model(const std::string& path);
+
+}  // namespace sm

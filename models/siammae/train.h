@@ -1,0 +1,71 @@
+// SiamMAE pretraining: the loop behind `siammae train`.
+//
+// Every random choice of step k (which frames, crop, flip, which patches are masked) is drawn
+// from generators seeded by (seed, k), so a run stopped at step k and resumed from its
+// checkpoint continues exactly as if it had never stopped (on the CPU, with the same thread
+// count). A run directory holds:
+//   config.json                 every setting (these options, the model config)
+//   log.csv                     step, epoch, loss, lr, pairs/s, data-wait share, seconds
+//   loss.png                    the loss curve (raw and smoothed)
+//   recon_<step>.png            rows: f1, masked f2, reconstruction, f2 (every eval_every steps)
+//   checkpoint.safetensors      model + optimizer + step (see checkpoint.h)
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "models/siammae/config.h"
+
+namespace sm {
+
+struct TrainOptions {
+  SiamMAEConfig model = siammae_preset("tiny");
+  std::vector<std::string> data;  // roots of video folders
+  std::string out_dir;
+  // Length: steps, or epochs (one epoch = every video once, `repeats` pairs each).
+  int64_t steps = 0, epochs = 0;
+  int64_t batch = 64;
+  double blr = 1.5e-4;         // base learning rate: lr = blr * batch / 256 (MAE's rule)
+  std::string warmup = "5%";   // linear warmup: a number of steps, or a percentage of them
+  double min_lr = 0;           // the cosine ends here
+  double weight_decay = 0.05;  // not applied to biases, norms and tokens
+  double beta1 = 0.9, beta2 = 0.95;
+  double clip_grad = 0;        // max global gradient norm; 0 = no clipping (MAE)
+  // Frame pairs and augmentation (the paper's: gap 4-48, crop scale 0.5-1, flip, no colour).
+  int64_t gap_min = 4, gap_max = 48, repeats = 2;
+  double crop_scale_min = 0.5, hflip = 0.5, color_jitter = 0;
+  int64_t workers = 2;   // loader threads
+  int64_t threads = 0;   // CPU threads for the math; 0 = the default (one per core)
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  int64_t eval_every = 100;  // steps between pictures + checkpoints (and one at the end)
+  int64_t log_every = 10;    // steps between log lines when the output is not a terminal
+  int64_t stop_after = 0;    // stop after this many steps of this run (checkpoint saved); 0 = no limit
+  bool resume = false;       // continue from out_dir/checkpoint.safetensors
+
+  nlohmann::json to_json() const;
+  // Keys absent from `j` keep their defaults; an unknown key is an error.
+  static TrainOptions from_json(const nlohmann::json& j);
+  // The learning rate after the batch-size rule.
+  double lr() const { return blr * static_cast<double>(batch) / 256.0; }
+  // Warmup steps for a run of `total_steps`.
+  int64_t warmup_steps(int64_t total_steps) const;
+};
+
+struct TrainSummary {
+  int64_t first_step = 0, last_step = 0, total_steps = 0;
+  double first_loss = 0, last_loss = 0;  // mean loss of the first and of the last steps (up to 20)
+  double pairs_per_second = 0;
+  double data_wait_share = 0;  // fraction of the wall time spent waiting for the loader
+  bool interrupted = false;    // stopped by Ctrl-C or stop_after before total_steps
+};
+
+// Runs (or resumes) training and writes the run directory. Progress goes to `out`: one
+// updating line on a terminal, else a line every log_every steps. Throws "[train] ..." on a
+// bad option, missing data or an unusable run directory.
+TrainSummary train(const TrainOptions& options, std::ostream& out);
+
+}  // namespace sm
