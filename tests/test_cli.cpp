@@ -160,6 +160,23 @@ TEST_CASE("train: an interrupted and resumed run gives the same loss curve as an
   // The loss fell: later steps below the first.
   CHECK(std::stod(expected.back()) < std::stod(expected.front()));
 
+  // Looking at the model: info, a reconstruction and the cross-attention maps.
+  const std::string checkpoint = resumed + "/checkpoint.safetensors", frame = data + "/synthetic-0/";
+  Run info = siammae("info --checkpoint " + checkpoint);
+  CHECK_MESSAGE(info.code == 0, info.output);
+  CHECK(info.output.find("micro: image 32, patch 8") != std::string::npos);
+  CHECK(info.output.find("trained     step 6") != std::string::npos);
+  for (const char* command : {"reconstruct", "attention"}) {
+    const std::string png = resumed + "/" + command + ".png";
+    Run run = siammae(std::string(command) + " --checkpoint " + checkpoint + " --frames " + frame + "00000.jpg " +
+                      frame + "00004.jpg --out " + png);
+    CHECK_MESSAGE(run.code == 0, run.output);
+    CHECK(read_image(png).width > 0);
+  }
+  Run one_frame = siammae("reconstruct --checkpoint " + checkpoint + " --frames " + frame + "00000.jpg --out x.png");
+  CHECK(one_frame.code == 1);
+  CHECK(one_frame.output.find("--frames needs 2 values") != std::string::npos);
+
   // A fresh run never overwrites a checkpoint; resuming a finished run asks for more steps.
   Run again = siammae(common + "--out " + straight);
   CHECK(again.code == 1);

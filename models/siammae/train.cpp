@@ -17,8 +17,7 @@
 #include "data/loader.h"
 #include "data/pairs.h"
 #include "models/siammae/checkpoint.h"
-#include "models/siammae/patches.h"
-#include "models/siammae/pictures.h"
+#include "models/siammae/visualize.h"
 #include "nn/optim/optimizer.h"
 #include "tensor/backend.h"
 
@@ -231,27 +230,6 @@ struct PictureBatch {
   PairMasks masks;
 };
 
-// recon_<step>.png: rows f1, masked f2, reconstruction (visible patches + prediction), f2.
-void write_reconstructions(const std::string& path, SiamMAE& model, const PictureBatch& batch) {
-  NoGradGuard no_grad;
-  model.eval();
-  const int64_t p = model.model_config.patch_size;
-  SiamMAEOutput out = model.forward(batch.f1, batch.f2, batch.masks);
-  Tensor predicted = prediction_to_image(out.prediction, batch.f2, p, model.model_config.norm_pix_loss);
-  // Masked patches shown grey: 0 in normalized units is the ImageNet mean colour.
-  Tensor masked = paste_masked_patches(batch.f2, zeros_like(batch.f2), out.mask, p);
-  Tensor reconstruction = paste_masked_patches(batch.f2, predicted, out.mask, p);
-  const int64_t factor = std::max<int64_t>(1, 128 / model.model_config.image_size);
-  auto row = [&](const Tensor& images) {
-    std::vector<Image> tiles;
-    for (const Image& image : to_images(images)) tiles.push_back(upscale_nearest(image, factor));
-    return tiles;
-  };
-  write_png(path, labelled_grid({"f1 (past)", "f2 masked", "reconstruction", "f2 (future)"},
-                                {row(batch.f1), row(masked), row(reconstruction), row(batch.f2)}));
-  model.train();
-}
-
 }  // namespace
 
 TrainSummary train(const TrainOptions& options, std::ostream& out) {
@@ -385,7 +363,8 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
     }
     if (picture_step || step == total || stopping) {
       save(step);
-      write_reconstructions((run / ("recon_" + std::to_string(step) + ".png")).string(), model, pictures);
+      write_png((run / ("recon_" + std::to_string(step) + ".png")).string(),
+                reconstruction_grid(model, pictures.f1, pictures.f2, pictures.masks));
       if (terminal) out << "\n";
     }
     if (stopping) {

@@ -5,5 +5,8 @@ namespace sm::cli {
 
 int check_grads(int argc, char** argv);
 int train(int argc, char** argv);
+int info(int argc, char** argv);
+int reconstruct(int argc, char** argv);
+int attention(int argc, char** argv);
 
 }  // namespace sm::cli

@@ -20,6 +20,13 @@ Flags& Flags::add_required(const std::string& name, const std::string& help) {
   return *this;
 }
 
+Flags& Flags::add_values(const std::string& name, int count, const std::string& help) {
+  Flag flag{name, "", "", help, false, true};
+  flag.count = count;
+  flags_.push_back(flag);
+  return *this;
+}
+
 Flags& Flags::add_switch(const std::string& name, const std::string& help) {
   flags_.push_back({name, "false", "false", help, true});
   return *this;
@@ -58,7 +65,16 @@ bool Flags::parse(int argc, char** argv, int first) {
     } else if (!inline_value) {
       check(i + 1 < argc, command_, "--", name, " needs a value");
       value = argv[++i];
+      const bool comma_separated = value.find(',') != std::string::npos;
+      for (int extra = 1; extra < flag.count && !comma_separated; ++extra) {
+        check(i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0, command_, "--", name, " needs ",
+              flag.count, " values");
+        value += std::string(",") + argv[++i];
+      }
     }
+    if (flag.count > 1)
+      check(std::count(value.begin(), value.end(), ',') == flag.count - 1, command_, "--", name, " needs ", flag.count,
+            " values, got '", value, "'");
     flag.value = value;
     flag.given = true;
   }
@@ -113,9 +129,10 @@ std::string Flags::help() const {
   std::ostringstream out;
   out << "usage: siammae " << command_ << " [flags]\n\n" << summary_ << "\n\nflags:\n";
   size_t width = 0;
-  for (const Flag& f : flags_) width = std::max(width, f.name.size() + (f.is_switch ? 0 : 6));
+  for (const Flag& f : flags_) width = std::max(width, f.name.size() + (f.is_switch ? 0 : 6 * f.count));
   for (const Flag& f : flags_) {
-    std::string left = "--" + f.name + (f.is_switch ? "" : " VALUE");
+    std::string left = "--" + f.name;
+    for (int v = 0; v < (f.is_switch ? 0 : f.count); ++v) left += " VALUE";
     left.resize(width + 4, ' ');
     out << "  " << left << f.help;
     if (f.is_required) out << " (required)";

@@ -18,6 +18,9 @@ class Flags {
   Flags& add(const std::string& name, const std::string& fallback, const std::string& help);
   // Declares a flag that must be given.
   Flags& add_required(const std::string& name, const std::string& help);
+  // Declares a flag that takes `count` values: `--frames a.jpg b.jpg` (or `--frames a.jpg,b.jpg`);
+  // read them with list().
+  Flags& add_values(const std::string& name, int count, const std::string& help);
   // Declares a switch: false unless given.
   Flags& add_switch(const std::string& name, const std::string& help);
 
@@ -41,6 +44,7 @@ class Flags {
   struct Flag {
     std::string name, value, fallback, help;
     bool is_switch = false, is_required = false, given = false;
+    int count = 1;  // values taken
   };
   const Flag& find(const std::string& name) const;
   Flag& find(const std::string& name);

@@ -18,6 +18,9 @@ struct Command {
 const std::vector<Command>& commands() {
   static const std::vector<Command> list{
       {"train", "pretrain SiamMAE on folders of video frames", sm::cli::train},
+      {"reconstruct", "a picture of the model rebuilding a masked future frame", sm::cli::reconstruct},
+      {"attention", "a picture of the decoder's cross-attention from future to past frame", sm::cli::attention},
+      {"info", "what a checkpoint holds", sm::cli::info},
       {"check-grads", "loss and every gradient for given weights, frames and masks (to compare with a PyTorch twin)",
        sm::cli::check_grads},
   };
