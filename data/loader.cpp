@@ -22,9 +22,6 @@ static const PairLoaderOptions& checked(const PairLoaderOptions& o, const VideoD
   for (const Video& video : dataset.videos)
     check(video.num_frames() > o.gap_min, op, "clip ", video.folder, " has ", video.num_frames(),
           " frames, too few for a gap of ", o.gap_min, " (open the dataset with min_frames = gap_min + 1)");
-  const int64_t pairs = static_cast<int64_t>(dataset.videos.size()) * o.repeats;
-  check(pairs >= o.batch_size, op, "an epoch holds ", pairs, " pairs (", dataset.videos.size(), " videos x ", o.repeats,
-        " repeats), fewer than one batch of ", o.batch_size);
   return o;
 }
 
@@ -32,7 +29,6 @@ PairLoader::PairLoader(VideoDataset dataset, PairLoaderOptions options, int64_t 
     : dataset_(std::move(dataset)),
       options_(checked(options, dataset_)),
       pairs_per_epoch_(static_cast<int64_t>(dataset_.videos.size()) * options_.repeats),
-      batches_per_epoch_(pairs_per_epoch_ / options_.batch_size),
       depth_(std::max(options_.prefetch, options_.workers)),
       next_to_build_(first_batch),
       next_to_return_(first_batch) {
@@ -101,16 +97,19 @@ static void write_normalized(const Tensor& chw, float* row) {
 }
 
 PairBatch PairLoader::make_batch(int64_t k) const {
-  const int64_t B = options_.batch_size, epoch = k / batches_per_epoch_;
-  const int64_t first_slot = (k % batches_per_epoch_) * B;
-  Generator order_generator(derive_seed(options_.seed, kOrderStream, static_cast<uint64_t>(epoch)));
-  const std::vector<int64_t> order =
-      randperm(static_cast<int64_t>(dataset_.videos.size()), &order_generator).to_vector<int64_t>();
-  const int64_t S = options_.image_size;
-  PairBatch batch{empty({B, 3, S, S}), empty({B, 3, S, S}), k, epoch, {}};  // f1, f2: (B, 3, S, S)
-  for (int64_t slot = first_slot; slot < first_slot + B; ++slot) {
+  const int64_t B = options_.batch_size, S = options_.image_size, first_pair = k * B;
+  PairBatch batch{empty({B, 3, S, S}), empty({B, 3, S, S}), k, first_pair / pairs_per_epoch_, {}};  // f1, f2: (B, 3, S, S)
+  std::vector<int64_t> order;  // the video order of the epoch of the current pair
+  int64_t order_epoch = -1;
+  for (int64_t pair = first_pair; pair < first_pair + B; ++pair) {
+    const int64_t epoch = pair / pairs_per_epoch_, slot = pair % pairs_per_epoch_;
+    if (epoch != order_epoch) {
+      Generator order_generator(derive_seed(options_.seed, kOrderStream, static_cast<uint64_t>(epoch)));
+      order = randperm(static_cast<int64_t>(dataset_.videos.size()), &order_generator).to_vector<int64_t>();
+      order_epoch = epoch;
+    }
     const Video& video = dataset_.videos[order[slot / options_.repeats]];
-    Generator gen(derive_seed(options_.seed, kPairStream, static_cast<uint64_t>(epoch * pairs_per_epoch_ + slot)));
+    Generator gen(derive_seed(options_.seed, kPairStream, static_cast<uint64_t>(pair)));
     const FramePair frames = sample_frame_pair(video.num_frames(), options_.gap_min, options_.gap_max, gen);
     const std::string& path1 = video.frame_paths[frames.first];
     const std::string& path2 = video.frame_paths[frames.second];
@@ -118,11 +117,11 @@ PairBatch PairLoader::make_batch(int64_t k) const {
     check(image1.height == image2.height && image1.width == image2.width, "PairLoader", "frames ", path1, " (",
           image1.height, "x", image1.width, ") and ", path2, " (", image2.height, "x", image2.width,
           ") of one clip differ in size");
-    const AugmentedPair pair = augment_pair(image1, image2, options_, gen);
-    const int64_t row = (slot - first_slot) * 3 * S * S;
-    write_normalized(pair.f1, batch.f1.data<float>() + row);
-    write_normalized(pair.f2, batch.f2.data<float>() + row);
-    batch.sources.push_back({video.name, frames.first, frames.second, pair.crop, pair.flipped});
+    const AugmentedPair augmented = augment_pair(image1, image2, options_, gen);
+    const int64_t row = (pair - first_pair) * 3 * S * S;
+    write_normalized(augmented.f1, batch.f1.data<float>() + row);
+    write_normalized(augmented.f2, batch.f2.data<float>() + row);
+    batch.sources.push_back({video.name, frames.first, frames.second, augmented.crop, augmented.flipped});
   }
   return batch;
 }

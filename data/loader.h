@@ -4,12 +4,13 @@
 // What batch k holds is a pure function of (seed, k), whatever the number of workers and the
 // timing of the threads, so a loader started at first_batch = k continues an interrupted run
 // exactly:
-// - an epoch is one pass over the videos, in an order drawn from derive_seed(seed, order, e);
-//   each video gives `repeats` pairs, next to each other (repeated sampling);
-// - batch k is pairs [j B, (j + 1) B) of epoch e = k / batches_per_epoch, j = k % batches_per_epoch;
-//   the pairs left over at the end of an epoch are dropped (drop_last);
-// - each pair's gap, first frame, crop, flip and jitter come from its own Generator, seeded
-//   with derive_seed(seed, pairs, e * pairs_per_epoch + slot).
+// - the pairs form one stream, epoch after epoch; an epoch is one pass over the videos, in
+//   an order drawn from derive_seed(seed, order, e); each video gives `repeats` pairs, next
+//   to each other (repeated sampling);
+// - batch k is pairs [k B, (k + 1) B) of the stream; a batch may span the end of one epoch
+//   and the start of the next, so any number of videos works with any batch size;
+// - pair i's gap, first frame, crop, flip and jitter come from its own Generator, seeded with
+//   derive_seed(seed, pairs, i).
 // Workers take batch numbers in order; next() hands them out in order.
 #pragma once
 
@@ -47,14 +48,13 @@ struct PairSource {  // where one row of a batch came from
 struct PairBatch {
   Tensor f1, f2;      // (B, 3, S, S) float32, ImageNet-normalized; f1 the earlier frame
   int64_t index = 0;  // batch number since the start of training
-  int64_t epoch = 0;
+  int64_t epoch = 0;   // the epoch of its first pair
   std::vector<PairSource> sources;  // one per row
 };
 
 class PairLoader {
  public:
-  // Throws when an option is out of range, a video is shorter than gap_min + 1 frames, or an
-  // epoch holds fewer pairs than one batch.
+  // Throws when an option is out of range or a video is shorter than gap_min + 1 frames.
   PairLoader(VideoDataset dataset, PairLoaderOptions options, int64_t first_batch = 0);
   ~PairLoader();  // stops the workers after the batch each is building
   PairLoader(const PairLoader&) = delete;
@@ -63,7 +63,6 @@ class PairLoader {
   // Blocks until the next batch in order is ready. A batch that failed to load (say, a
   // corrupt JPEG) rethrows its error here, at its turn.
   PairBatch next();
-  int64_t batches_per_epoch() const { return batches_per_epoch_; }
   int64_t pairs_per_epoch() const { return pairs_per_epoch_; }
   double wait_seconds() const { return wait_seconds_; }  // total time next() waited for workers
 
@@ -75,7 +74,7 @@ class PairLoader {
 
   const VideoDataset dataset_;
   const PairLoaderOptions options_;
-  const int64_t pairs_per_epoch_, batches_per_epoch_, depth_;
+  const int64_t pairs_per_epoch_, depth_;
 
   std::mutex mutex_;
   std::condition_variable room_;    // a worker may start another batch, or stop

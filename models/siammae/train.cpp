@@ -271,8 +271,8 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
   loader_options.repeats = options.repeats;
   const int64_t videos = static_cast<int64_t>(dataset.videos.size());
   PairLoader loader(std::move(dataset), loader_options, start);
-  const int64_t per_epoch = loader.batches_per_epoch();
-  const int64_t total = options.steps > 0 ? options.steps : options.epochs * per_epoch;
+  const int64_t per_epoch = loader.pairs_per_epoch();
+  const int64_t total = options.steps > 0 ? options.steps : (options.epochs * per_epoch + options.batch - 1) / options.batch;
   check(start < total, "train", "the run is already at step ", start, " of ", total,
         "; pass a larger --steps or --epochs to go on");
   const int64_t warmup = options.warmup_steps(total);
@@ -305,9 +305,8 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
   }
 
   out << "training " << options.model.name << " (" << model.parameter_count() << " parameters) on " << videos
-      << " videos, " << loader.pairs_per_epoch() << " pairs per epoch = " << per_epoch << " steps of " << options.batch
-      << "; steps " << start << " -> " << total << ", lr " << options.lr() << " (blr " << options.blr << "), warmup "
-      << warmup << " steps, " << cpu_threads() << " threads, " << options.workers << " loader workers\n";
+      << " videos (" << per_epoch << " pairs per epoch), batch " << options.batch << "; steps " << start << " -> "
+      << total << ", lr " << options.lr() << " (blr " << options.blr << "), warmup " << warmup << " steps, " << cpu_threads() << " threads, " << options.workers << " loader workers\n";
   const bool terminal = &out == &std::cout && isatty(STDOUT_FILENO);
   StopHandler stop_handler;
   using Clock = std::chrono::steady_clock;
@@ -347,7 +346,7 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
     double window_time = 0, window_wait = 0;
     for (const auto& [t, w] : window) window_time += t, window_wait += w;
     const double pairs_per_s = static_cast<double>(options.batch * window.size()) / window_time;
-    const double epoch = static_cast<double>(step + 1) / static_cast<double>(per_epoch);
+    const double epoch = static_cast<double>((step + 1) * options.batch) / static_cast<double>(per_epoch);
     ++step;
     log.add(step, epoch, loss, lr, pairs_per_s, window_wait / window_time, resumed.elapsed_seconds + seconds_since(started));
 
