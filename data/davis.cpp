@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "data/files.h"
-#include "data/pairs.h"
+#include "tensor/random.h"
 
 namespace sm {
 

@@ -18,14 +18,4 @@ FramePair sample_frame_pair(int64_t num_frames, int64_t gap_min, int64_t gap_max
   return {first, first + gap};
 }
 
-// The splitmix64 output function (Steele, Lea & Flood): a bijection that scrambles every bit.
-static uint64_t mix(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-uint64_t derive_seed(uint64_t seed, uint64_t stream, uint64_t index) { return mix(mix(mix(seed) ^ stream) ^ index); }
-
 }  // namespace sm

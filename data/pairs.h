@@ -1,5 +1,4 @@
-// SiamMAE frame pairs: which two frames of a clip form a training pair, and the seeds that
-// make every pair a pure function of (run seed, pair number).
+// SiamMAE frame pairs: which two frames of a clip form a training pair.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +18,5 @@ void check_gap_range(int64_t gap_min, int64_t gap_max);
 // clip's num_frames - 1), first uniform among the frames that leave room for the gap.
 // Throws when the clip has no two frames gap_min apart.
 FramePair sample_frame_pair(int64_t num_frames, int64_t gap_min, int64_t gap_max, Generator& gen);
-
-// The seed of item `index` of stream `stream` in a run seeded with `seed`. Mixed with
-// splitmix64, so neighbouring indices give unrelated generators.
-uint64_t derive_seed(uint64_t seed, uint64_t stream, uint64_t index);
 
 }  // namespace sm

@@ -6,12 +6,22 @@
 
 namespace sm {
 
-static uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+// splitmix64's output function (Steele, Lea & Flood): a bijection that scrambles every bit.
+static uint64_t mix(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
+
+// splitmix64 as a stream: advances x, returns the next value.
+static uint64_t splitmix64(uint64_t& x) {
+  const uint64_t z = mix(x);
+  x += 0x9E3779B97F4A7C15ull;
+  return z;
+}
+
+uint64_t derive_seed(uint64_t seed, uint64_t stream, uint64_t index) { return mix(mix(mix(seed) ^ stream) ^ index); }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 

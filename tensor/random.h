@@ -38,6 +38,12 @@ class Generator {
   double spare_ = 0;
 };
 
+// The seed of item `index` of stream `stream` in a run seeded with `seed`, mixed with
+// splitmix64 so that neighbouring indices give unrelated generators: how a run draws, say,
+// the randomness of its k-th batch from Generator(derive_seed(seed, kBatches, k)) without
+// keeping any generator state.
+uint64_t derive_seed(uint64_t seed, uint64_t stream, uint64_t index);
+
 // The generator used when none is passed. manual_seed(s) reseeds it.
 Generator& default_generator();
 void manual_seed(uint64_t seed);

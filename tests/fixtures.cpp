@@ -1,5 +1,7 @@
 #include "tests/fixtures.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -54,5 +56,15 @@ Tensor non_contiguous_copy(const Tensor& x) {
   backend_for(Device::CPU).copy(x, strided);
   return strided;
 }
+
+TempDir::TempDir(const std::string& name) {
+  static int counter = 0;
+  path = std::filesystem::temp_directory_path() /
+         (name + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path);
+}
+
+TempDir::~TempDir() { std::filesystem::remove_all(path); }
 
 }  // namespace sm::test

@@ -1,6 +1,7 @@
 // Loading PyTorch reference fixtures (tests/reference/*.json) and comparing tensors.
 #pragma once
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -25,5 +26,17 @@ double closeness(const Tensor& actual, const Tensor& expected, double rtol, doub
 // The same values in a strided, offset layout (every other element of a larger buffer),
 // so kernels are exercised on non-contiguous inputs.
 Tensor non_contiguous_copy(const Tensor& x);
+
+// A fresh folder under the system's temp folder, named after `name`, the process and a
+// counter (so parallel test programs never share one); removed with everything in it.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name = "sm-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& relative) const { return (path / relative).string(); }
+  std::filesystem::path path;
+};
 
 }  // namespace sm::test

@@ -27,18 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 // A fresh folder under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("sm-test-data-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& relative) const { return (path / relative).string(); }
-};
-
 // The message of the sm::Error that `fn` throws, or "" when it throws none.
 template <typename Fn>
 std::string error_of(Fn&& fn) {

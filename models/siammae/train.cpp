@@ -15,7 +15,6 @@
 #include <sstream>
 
 #include "data/loader.h"
-#include "data/pairs.h"
 #include "models/siammae/checkpoint.h"
 #include "models/siammae/visualize.h"
 #include "nn/optim/optimizer.h"
