@@ -205,3 +205,30 @@ TEST_CASE("train: bad settings are one clear line") {
   fails_with("train --resume --out /no/such/run", "/no/such/run/config.json does not exist");
   std::filesystem::remove_all(temp_path("sm_run_bad"));
 }
+
+TEST_CASE("propagate and eval-davis on a synthetic DAVIS folder") {
+  TempDir dir("sm-cli-davis");
+  write_synthetic_davis(dir / "davis", {.sequences = 2, .frames = 6, .height = 48, .width = 64, .objects = 2, .seed = 1});
+  Run identity = siammae("propagate --features identity --davis " + (dir / "davis") + " --out " + (dir / "identity"));
+  CHECK_MESSAGE(identity.code == 0, identity.output);
+  CHECK(identity.output.find("J&F-Mean") != std::string::npos);
+  CHECK(std::filesystem::exists(dir / "identity/global_results-val.csv"));
+  Run pixels = siammae("propagate --features pixels --patch 8 --size 48 --overlay --davis " + (dir / "davis") +
+                       " --out " + (dir / "pixels"));
+  CHECK_MESSAGE(pixels.code == 0, pixels.output);
+  CHECK(std::filesystem::exists(dir / "pixels/per-sequence_results-val.csv"));
+  // The annotations themselves score 1.
+  Run perfect = siammae("eval-davis --davis " + (dir / "davis") + " --results " + (dir / "davis/Annotations/480p"));
+  CHECK_MESSAGE(perfect.code == 0, perfect.output);
+  CHECK(perfect.output.find("J&F-Mean 1.0000") != std::string::npos);
+
+  Run neither = siammae("propagate --davis " + (dir / "davis") + " --out " + (dir / "x"));
+  CHECK(neither.code == 1);
+  CHECK(neither.output.find("give either --checkpoint or --features") != std::string::npos);
+  Run vip_identity = siammae("propagate-vip --features identity --vip " + (dir / "davis") + " --out " + (dir / "x"));
+  CHECK(vip_identity.code == 1);
+  CHECK(vip_identity.output.find("identity baseline is for DAVIS") != std::string::npos);
+  Run missing = siammae("propagate --features identity --davis /no/such/davis --out " + (dir / "x"));
+  CHECK(missing.code == 1);
+  CHECK(missing.output.find("/no/such/davis") != std::string::npos);
+}

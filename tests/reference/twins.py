@@ -155,7 +155,7 @@ def sincos_2d(dim, grid, cls):
     emb = torch.cat([sincos_1d(dim // 2, w_coord), sincos_1d(dim // 2, h_coord)], 1)
     if cls:
         emb = torch.cat([torch.zeros(1, dim), emb], 0)
-    return emb
+    return emb.to(torch.get_default_dtype())
 
 
 class ViT(nn.Module):
@@ -222,7 +222,7 @@ class SiamMAE(ViT):
     @staticmethod
     def unshuffle(ids_shuffle, len_keep):
         ids_restore = torch.argsort(ids_shuffle, dim=1)
-        mask = torch.ones(ids_shuffle.shape, dtype=f64)
+        mask = torch.ones(ids_shuffle.shape)
         mask[:, :len_keep] = 0
         return ids_restore, torch.gather(mask, 1, ids_restore)
 

@@ -21,6 +21,10 @@ const std::vector<Command>& commands() {
       {"reconstruct", "a picture of the model rebuilding a masked future frame", sm::cli::reconstruct},
       {"attention", "a picture of the decoder's cross-attention from future to past frame", sm::cli::attention},
       {"info", "what a checkpoint holds", sm::cli::info},
+      {"propagate", "DAVIS video object segmentation by label propagation, scored (J&F)", sm::cli::propagate},
+      {"eval-davis", "score any DAVIS results folder (J&F)", sm::cli::eval_davis},
+      {"propagate-vip", "VIP human part propagation, scored (mIoU)", sm::cli::propagate_vip},
+      {"propagate-jhmdb", "JHMDB pose propagation, scored (PCK)", sm::cli::propagate_jhmdb},
       {"check-grads", "loss and every gradient for given weights, frames and masks (to compare with a PyTorch twin)",
        sm::cli::check_grads},
   };
