@@ -722,7 +722,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor weights, out;
   {
     NoGradGuard inner;  // the pieces are recorded as one node below
-    weights = softmax(matmul(q, transpose(k, -1, -2)) * scale, -1);  // (..., N, M)
+    weights = softmax(matmul(q * scale, transpose(k, -1, -2)), -1);  // (..., N, M); scaling q is N*D work, not N*M
     out = matmul(weights, v);                                          // (..., N, Dv)
   }
   if (weights_out) *weights_out = weights;

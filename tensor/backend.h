@@ -39,7 +39,7 @@ class Backend {
 
   // Memory.
   virtual void* allocate(std::size_t nbytes) = 0;
-  virtual void deallocate(void* ptr) = 0;
+  virtual void deallocate(void* ptr, std::size_t nbytes) = 0;  // nbytes as allocated
   virtual void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) = 0;
   virtual void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) = 0;
 

@@ -26,7 +26,7 @@ bool is_floating(DType dtype) { return dtype != DType::I64; }
 Storage::Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   data_ = backend_for(device).allocate(nbytes);
 }
-Storage::~Storage() { backend_for(device_).deallocate(data_); }
+Storage::~Storage() { backend_for(device_).deallocate(data_, nbytes_); }
 
 // ---- tensor accessors ----
 TensorImpl& Tensor::impl() const {

@@ -1,9 +1,12 @@
-// Tensor basics: creation, views sharing storage, contiguity, printing, random numbers, errors.
+// Tensor basics: creation, views sharing storage, contiguity, printing, random numbers, errors,
+// and the CPU backend's vectorizable exp.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "autograd/autograd.h"
+#include "tensor/cpu/cpu_math.h"
 
 using namespace sm;
 
@@ -132,4 +135,22 @@ TEST_CASE("matmul multiplies transposed operands without copying them") {
   Tensor direct = matmul(a.t(), b);
   Tensor copied = matmul(a.t().contiguous(), b);
   CHECK(max(abs(direct - copied).flatten(), 0).item() < 1e-4);
+}
+
+TEST_CASE("the vectorizable float exp stays within 2 ulp of std::exp, and keeps inf, 0 and NaN") {
+  double worst_ulps = 0;
+  for (float x = -103.0f; x < 88.7f; x += 0.0137f) {
+    const float expected = std::exp(x), got = cpu::exp_float(x);
+    if (expected < std::numeric_limits<float>::min()) continue;  // denormals: absolute error below
+    const float ulp = std::nextafter(expected, INFINITY) - expected;
+    worst_ulps = std::max(worst_ulps, std::abs(static_cast<double>(got) - expected) / ulp);
+  }
+  CHECK(worst_ulps <= 2.0);
+  CHECK(cpu::exp_float(0.0f) == 1.0f);
+  CHECK(cpu::exp_float(89.0f) == INFINITY);
+  CHECK(cpu::exp_float(INFINITY) == INFINITY);
+  CHECK(cpu::exp_float(-INFINITY) == 0.0f);
+  CHECK(cpu::exp_float(-200.0f) == 0.0f);
+  CHECK(std::abs(cpu::exp_float(-100.0f) - std::exp(-100.0f)) < 1e-44f);
+  CHECK(std::isnan(cpu::exp_float(NAN)));
 }

@@ -1,11 +1,10 @@
-// CPU memory, fill, copy and elementwise kernels.
+// CPU fill, copy and elementwise kernels.
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <numbers>
 #include <type_traits>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/cpu_math.h"
 #include "tensor/cpu/strided_loop.h"
 
 namespace sm {
@@ -22,17 +21,6 @@ void set_cpu_threads(int threads) {
 int cpu_threads() { return cpu::max_threads(); }
 
 namespace cpu {
-
-// 64-byte alignment suits AVX-512 loads and cache lines.
-void* CpuBackend::allocate(std::size_t nbytes) {
-  const std::size_t rounded = (nbytes + 63) / 64 * 64;
-  void* ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-  check(ptr != nullptr, "alloc", "out of memory allocating ", nbytes, " bytes");
-  return ptr;
-}
-void CpuBackend::deallocate(void* ptr) { std::free(ptr); }
-void CpuBackend::copy_from_host(void* dst, const void* src, std::size_t n) { std::memcpy(dst, src, n); }
-void CpuBackend::copy_to_host(void* dst, const void* src, std::size_t n) { std::memcpy(dst, src, n); }
 
 DimSplit split_at(const Shape& shape, int64_t dim) {
   DimSplit s{1, shape.empty() ? 1 : shape[dim], 1};
@@ -119,7 +107,7 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
 template <typename T> static T gelu_erf(T x) { return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2))); }
 template <typename T> static T gelu_erf_grad(T x) {
   const T cdf = T(0.5) * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
-  const T pdf = std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+  const T pdf = exp_of(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
   return cdf + x * pdf;
 }
 // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
@@ -137,14 +125,14 @@ template <typename T> static T gelu_tanh_grad(T x) {
 template <typename T> static T apply_unary(UnaryOp op, T x, T p0, T p1) {
   switch (op) {
     case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Exp: return exp_of(x);
     case UnaryOp::Log: return std::log(x);
     case UnaryOp::Sqrt: return std::sqrt(x);
     case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
     case UnaryOp::Abs: return std::abs(x);
     case UnaryOp::Sign: return T((x > 0) - (x < 0));
     case UnaryOp::Tanh: return std::tanh(x);
-    case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case UnaryOp::Sigmoid: return T(1) / (T(1) + exp_of(-x));
     case UnaryOp::Relu: return x > 0 ? x : T(0);
     case UnaryOp::Gelu: return gelu_erf(x);
     case UnaryOp::GeluTanh: return gelu_tanh(x);

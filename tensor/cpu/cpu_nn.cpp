@@ -1,8 +1,10 @@
 // CPU kernels of the fused ops: softmax / log_softmax and layer_norm, forward and backward.
+#include <array>
 #include <cmath>
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/cpu_math.h"
 #include "tensor/cpu/parallel.h"
 
 namespace sm::cpu {
@@ -18,47 +20,75 @@ template <typename Fn> static void for_each_line(const Shape& shape, int64_t dim
   });
 }
 
-void CpuBackend::softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) {
-  dispatch_floating(x.dtype(), log ? "log_softmax" : "softmax", [&](auto t) {
-    using T = decltype(t);
-    const T* in = static_cast<const T*>(x.raw_data());
-    T* o = static_cast<T*>(out.raw_data());
-    for_each_line(x.shape(), dim, [&](int64_t first, int64_t stride, int64_t n) {
-      // Subtract the max so exp never overflows.
-      T max = in[first];
-      for (int64_t i = 1; i < n; ++i) max = std::max(max, in[first + i * stride]);
-      double sum = 0;
-      for (int64_t i = 0; i < n; ++i) sum += std::exp(in[first + i * stride] - max);
-      if (log) {
-        const T log_sum = static_cast<T>(std::log(sum));
-        for (int64_t i = 0; i < n; ++i) o[first + i * stride] = in[first + i * stride] - max - log_sum;
-      } else {
-        const T inv = static_cast<T>(1.0 / sum);
-        for (int64_t i = 0; i < n; ++i) o[first + i * stride] = std::exp(in[first + i * stride] - max) * inv;
-      }
-    });
-  });
+// Softmax (or log-softmax) of one contiguous row x[0..n) into y. The reductions are OpenMP
+// SIMD reductions, so they vectorize (in lanes, i.e. summed in a different order than a plain
+// loop would; softmax does not care about that last bit).
+template <typename T> static void softmax_row(const T* x, T* y, int64_t n, bool log) {
+  T max = x[0];
+#pragma omp simd reduction(max : max)
+  for (int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;  // subtracted so exp never overflows
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = exp_of(x[i] - max);
+    sum += y[i];
+  }
+  if (log) {
+    const T log_sum = std::log(sum);
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] - max - log_sum;
+  } else {
+    const T inv = T(1) / sum;
+    for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+  }
 }
 
 // softmax:     gx = y * (gy - sum(gy * y))
 // log_softmax: gx = gy - exp(y) * sum(gy)
+template <typename T> static void softmax_backward_row(const T* y, const T* gy, T* gx, int64_t n, bool log) {
+  T dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t i = 0; i < n; ++i) dot += log ? gy[i] : gy[i] * y[i];
+  for (int64_t i = 0; i < n; ++i) gx[i] = log ? gy[i] - exp_of(y[i]) * dot : y[i] * (gy[i] - dot);
+}
+
+// Runs row(pointers...) on every line along `dim`: in place for the last dim (stride 1), else
+// on a gathered copy of the line whose result is scattered back.
+template <typename T, size_t K, typename Row>
+static void for_each_row(const Shape& shape, int64_t dim, std::array<const T*, K> inputs, T* output, Row&& row) {
+  for_each_line(shape, dim, [&](int64_t first, int64_t stride, int64_t n) {
+    if (stride == 1) {
+      std::array<const T*, K> at;
+      for (size_t k = 0; k < K; ++k) at[k] = inputs[k] + first;
+      row(at, output + first, n);
+      return;
+    }
+    thread_local std::vector<T> buffer;
+    buffer.resize((K + 1) * n);
+    std::array<const T*, K> at;
+    for (size_t k = 0; k < K; ++k) {
+      for (int64_t i = 0; i < n; ++i) buffer[k * n + i] = inputs[k][first + i * stride];
+      at[k] = buffer.data() + k * n;
+    }
+    T* result = buffer.data() + K * n;
+    row(at, result, n);
+    for (int64_t i = 0; i < n; ++i) output[first + i * stride] = result[i];
+  });
+}
+
+void CpuBackend::softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) {
+  dispatch_floating(x.dtype(), log ? "log_softmax" : "softmax", [&](auto t) {
+    using T = decltype(t);
+    for_each_row<T, 1>(x.shape(), dim, {static_cast<const T*>(x.raw_data())}, static_cast<T*>(out.raw_data()),
+                       [&](const auto& in, T* y, int64_t n) { softmax_row(in[0], y, n, log); });
+  });
+}
+
 void CpuBackend::softmax_backward(const Tensor& y, const Tensor& gy, int64_t dim, bool log, const Tensor& gx) {
   dispatch_floating(y.dtype(), "softmax_backward", [&](auto t) {
     using T = decltype(t);
-    const T* py = static_cast<const T*>(y.raw_data());
-    const T* pg = static_cast<const T*>(gy.raw_data());
-    T* o = static_cast<T*>(gx.raw_data());
-    for_each_line(y.shape(), dim, [&](int64_t first, int64_t stride, int64_t n) {
-      double dot = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t p = first + i * stride;
-        dot += log ? pg[p] : pg[p] * py[p];
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t p = first + i * stride;
-        o[p] = log ? static_cast<T>(pg[p] - std::exp(py[p]) * dot) : static_cast<T>(py[p] * (pg[p] - dot));
-      }
-    });
+    for_each_row<T, 2>(y.shape(), dim, {static_cast<const T*>(y.raw_data()), static_cast<const T*>(gy.raw_data())},
+                       static_cast<T*>(gx.raw_data()),
+                       [&](const auto& in, T* g, int64_t n) { softmax_backward_row(in[0], in[1], g, n, log); });
   });
 }
 

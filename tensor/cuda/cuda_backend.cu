@@ -17,7 +17,7 @@ void* CudaBackend::allocate(std::size_t nbytes) {
   return ptr;
 }
 
-void CudaBackend::deallocate(void* ptr) {
+void CudaBackend::deallocate(void* ptr, std::size_t) {
   if (ptr) cudaFree(ptr);  // never throws: called from destructors
 }
 

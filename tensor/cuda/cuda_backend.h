@@ -10,7 +10,7 @@ class CudaBackend final : public Backend {
  public:
   Device device() const override { return Device::CUDA; }
   void* allocate(std::size_t nbytes) override;
-  void deallocate(void* ptr) override;
+  void deallocate(void* ptr, std::size_t nbytes) override;
   void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) override;
   void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) override;
 
