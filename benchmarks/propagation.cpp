@@ -1,12 +1,13 @@
 // Label propagation at DAVIS's 480p (frames resized to 480x848): seconds per frame for the
 // encoder's features (tiny: p8, 60x106 grid; small: p16, 30x53) and for the propagation step
 // with a full context (first frame + 20 previous), and the process's peak memory.
-//   build/benchmarks/bench_propagation [--threads N] [--frames 4]
+//   build/benchmarks/bench_propagation [--threads N] [--frames 4] [--preset tiny|small]
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "eval/propagation.h"
 #include "models/siammae/features.h"
@@ -22,10 +23,12 @@ static double peak_memory_mb() {
 
 int main(int argc, char** argv) {
   int64_t frames = 4;
+  std::vector<std::string> presets = {"tiny", "small"};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--threads") set_cpu_threads(std::stoi(argv[i + 1]));
     else if (flag == "--frames") frames = std::stoll(argv[i + 1]);
+    else if (flag == "--preset") presets = {argv[i + 1]};
     else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
@@ -36,7 +39,7 @@ int main(int argc, char** argv) {
   std::printf("%d threads, frames 480x848, DAVIS settings (top-7, queue 20, radius 20)\n", cpu_threads());
   std::printf("%-7s %-9s %12s %14s %10s %14s\n", "preset", "grid", "encoder s", "propagate s", "frames/s",
               "peak memory MB");
-  for (const std::string preset : {"tiny", "small"}) {
+  for (const std::string& preset : presets) {
     NoGradGuard no_grad;
     auto features = random_features(siammae_preset(preset), 0);
     Generator gen(0);
