@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "autograd/functions.h"
-#include "tensor/cpu/parallel.h"
+#include "tensor/parallel.h"
 
 namespace sm {
 
@@ -176,7 +176,7 @@ Tensor LabelPropagator::step(const Tensor& features) {
         best[i].weighted_label(options_.temperature, num_labels, out + (ty * width_ + tx) * num_labels);
   };
   const int64_t tiles = tile_rows * tile_cols;
-  cpu::parallel_for(tiles, tiles * cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+  parallel_for(tiles, tiles * kParallelGrain, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) run_tile(t);
   });
 

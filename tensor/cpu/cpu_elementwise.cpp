@@ -16,9 +16,9 @@ Backend& cpu_backend() {
 
 void set_cpu_threads(int threads) {
   check(threads > 0, "threads", "need at least one thread, got ", threads);
-  cpu::set_max_threads(threads);
+  set_max_threads(threads);
 }
-int cpu_threads() { return cpu::max_threads(); }
+int cpu_threads() { return max_threads(); }
 
 namespace cpu {
 

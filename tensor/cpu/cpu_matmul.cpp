@@ -5,7 +5,7 @@
 #include <Eigen/Core>
 
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/cpu/parallel.h"
+#include "tensor/parallel.h"
 
 namespace sm::cpu {
 

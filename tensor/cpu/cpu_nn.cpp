@@ -5,7 +5,7 @@
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/cpu_math.h"
-#include "tensor/cpu/parallel.h"
+#include "tensor/parallel.h"
 
 namespace sm::cpu {
 

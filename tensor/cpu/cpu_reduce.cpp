@@ -3,7 +3,7 @@
 #include <limits>
 
 #include "tensor/cpu/cpu_backend.h"
-#include "tensor/cpu/parallel.h"
+#include "tensor/parallel.h"
 
 namespace sm::cpu {
 

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "tensor/cpu/parallel.h"
+#include "tensor/parallel.h"
 #include "tensor/shape.h"
 
 namespace sm::cpu {

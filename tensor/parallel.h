@@ -1,4 +1,5 @@
-// Parallel loops for the CPU kernels (OpenMP when built with it, serial otherwise).
+// Parallel loops on the CPU (OpenMP when built with it, serial otherwise): the CPU kernels use
+// them, and so may any CPU-side code above tensor/ (feature propagation, data preparation).
 #pragma once
 
 #include <cstdint>
@@ -7,7 +8,7 @@
 #include <omp.h>
 #endif
 
-namespace sm::cpu {
+namespace sm {
 
 // Below this many elements of work a loop runs on one thread: thread start-up costs more.
 constexpr int64_t kParallelGrain = 32768;
@@ -44,4 +45,4 @@ inline void set_max_threads([[maybe_unused]] int threads) {
 #endif
 }
 
-}  // namespace sm::cpu
+}  // namespace sm
