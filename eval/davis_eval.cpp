@@ -78,9 +78,7 @@ DavisSummary evaluate_davis(const std::string& results, const DavisEvalOptions& 
     for (ObjectScores& object : score_davis_sequence(sequence.name, truth, predicted, options.bound_th))
       scores.push_back(std::move(object));
   }
-  const DavisSummary summary = summarize_davis(scores);
-  write_davis_csv(summary, results, options.split);
-  return summary;
+  return summarize_davis(scores);
 }
 
 DavisSummary propagate_davis(FrameFeatures* features, const DavisPropagateOptions& options) {
@@ -109,7 +107,9 @@ DavisSummary propagate_davis(FrameFeatures* features, const DavisPropagateOption
                 << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s ("
                 << (features ? features->name() : "identity") << ")\n";
   }
-  return evaluate_davis(options.out, options.dataset);
+  const DavisSummary summary = evaluate_davis(options.out, options.dataset);
+  write_davis_csv(summary, options.out, options.dataset.split);
+  return summary;
 }
 
 }  // namespace sm

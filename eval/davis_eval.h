@@ -22,8 +22,8 @@ struct DavisEvalOptions {
 
 // Scores results/<seq>/<frame>.png (palette indices = object ids, the size of the annotations)
 // against the annotations of every selected sequence; the first and last frames are not
-// scored and need no file. Writes global_results-<split>.csv and per-sequence_results-<split>.csv
-// into `results` and returns the numbers.
+// scored and need no file. Only reads: write_davis_csv (metrics.h) saves the numbers where
+// the caller chooses.
 DavisSummary evaluate_davis(const std::string& results, const DavisEvalOptions& options);
 
 struct DavisPropagateOptions {
@@ -37,7 +37,8 @@ struct DavisPropagateOptions {
 
 // Propagates every selected sequence's first mask with `features` (nullptr: the identity
 // baseline, which copies the first mask to every frame), writes the results to options.out,
-// then evaluates them (evaluate_davis) and returns the scores.
+// then evaluates them (evaluate_davis), writes the two CSV files into options.out too and
+// returns the scores.
 DavisSummary propagate_davis(FrameFeatures* features, const DavisPropagateOptions& options);
 
 }  // namespace sm

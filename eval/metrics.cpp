@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
+#include "data/files.h"
 #include "tensor/error.h"
 
 namespace sm {
@@ -201,21 +200,22 @@ DavisSummary summarize_davis(const std::vector<ObjectScores>& scores) {
 }
 
 void write_davis_csv(const DavisSummary& summary, const std::string& folder, const std::string& split) {
-  std::filesystem::create_directories(folder);
-  const std::string global_path = folder + "/global_results-" + split + ".csv";
-  std::ofstream global(global_path);
-  check(global.good(), "davis", "cannot write ", global_path);
+  std::ostringstream global;
   global << "J&F-Mean,J-Mean,J-Recall,J-Decay,F-Mean,F-Recall,F-Decay\n";
   const double values[] = {summary.jf_mean, summary.j_mean,   summary.j_recall, summary.j_decay,
                            summary.f_mean,  summary.f_recall, summary.f_decay};
   for (size_t i = 0; i < std::size(values); ++i) global << (i ? "," : "") << csv_number(values[i]);
   global << "\n";
-  const std::string per_sequence_path = folder + "/per-sequence_results-" + split + ".csv";
-  std::ofstream per_sequence(per_sequence_path);
-  check(per_sequence.good(), "davis", "cannot write ", per_sequence_path);
+  std::ostringstream per_sequence;
   per_sequence << "Sequence,J-Mean,F-Mean\n";
   for (const DavisSummary::Object& o : summary.objects)
     per_sequence << o.name << "," << csv_number(o.j.mean) << "," << csv_number(o.f.mean) << "\n";
+  auto write = [&](const std::string& name, const std::string& text) {
+    write_file_atomically(folder + "/" + name + "-" + split + ".csv", std::vector<uint8_t>(text.begin(), text.end()),
+                          "davis");
+  };
+  write("global_results", global.str());
+  write("per-sequence_results", per_sequence.str());
 }
 
 std::string format_davis_summary(const DavisSummary& summary) {

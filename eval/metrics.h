@@ -78,8 +78,9 @@ struct DavisSummary {
   double jf_mean = 0, j_mean = 0, j_recall = 0, j_decay = 0, f_mean = 0, f_recall = 0, f_decay = 0;
 };
 DavisSummary summarize_davis(const std::vector<ObjectScores>& scores);
-// Writes global_results-<split>.csv and per-sequence_results-<split>.csv into `folder`, with the
-// toolkit's columns and its 3-decimal format.
+// Writes global_results-<split>.csv and per-sequence_results-<split>.csv into `folder` (created
+// when missing), with the toolkit's columns and its 3-decimal format; each file is written
+// through a temporary file.
 void write_davis_csv(const DavisSummary& summary, const std::string& folder, const std::string& split = "val");
 // The two tables as text, for printing.
 std::string format_davis_summary(const DavisSummary& summary);

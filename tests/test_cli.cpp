@@ -217,10 +217,18 @@ TEST_CASE("propagate and eval-davis on a synthetic DAVIS folder") {
                        " --out " + (dir / "pixels"));
   CHECK_MESSAGE(pixels.code == 0, pixels.output);
   CHECK(std::filesystem::exists(dir / "pixels/per-sequence_results-val.csv"));
-  // The annotations themselves score 1.
-  Run perfect = siammae("eval-davis --davis " + (dir / "davis") + " --results " + (dir / "davis/Annotations/480p"));
+  // The annotations themselves score 1; the results folder is only read when --out names
+  // another folder for the CSV files.
+  Run perfect = siammae("eval-davis --davis " + (dir / "davis") + " --results " + (dir / "davis/Annotations/480p") +
+                        " --out " + (dir / "scores"));
   CHECK_MESSAGE(perfect.code == 0, perfect.output);
   CHECK(perfect.output.find("J&F-Mean 1.0000") != std::string::npos);
+  CHECK(std::filesystem::exists(dir / "scores/global_results-val.csv"));
+  CHECK_FALSE(std::filesystem::exists(dir / "davis/Annotations/480p/global_results-val.csv"));
+  // Without --out they land in the results folder, as the DAVIS toolkit does.
+  Run in_results = siammae("eval-davis --davis " + (dir / "davis") + " --results " + (dir / "pixels"));
+  CHECK_MESSAGE(in_results.code == 0, in_results.output);
+  CHECK(in_results.output.find("CSV files in " + (dir / "pixels")) != std::string::npos);
 
   Run neither = siammae("propagate --davis " + (dir / "davis") + " --out " + (dir / "x"));
   CHECK(neither.code == 1);

@@ -559,19 +559,24 @@ TEST_CASE("DAVIS files: perfect results score 1, identity on a static video scor
   write_synthetic_davis(dir / "moving", {.sequences = 2, .frames = 8, .height = 64, .width = 96, .objects = 2});
   DavisEvalOptions dataset{.root = dir / "moving"};
 
-  // The annotations themselves, as results.
+  // The annotations themselves, as results. Scoring only reads: the CSV files go where the
+  // caller says.
   fs::copy(dir / "moving/Annotations/480p", dir / "perfect", fs::copy_options::recursive);
   const DavisSummary perfect = evaluate_davis(dir / "perfect", dataset);
   CHECK(perfect.jf_mean == 1.0);
   CHECK(perfect.objects.size() == 4);  // 2 sequences x 2 objects
-  CHECK(fs::exists(dir / "perfect/global_results-val.csv"));
-  CHECK(fs::exists(dir / "perfect/per-sequence_results-val.csv"));
+  CHECK_FALSE(fs::exists(dir / "perfect/global_results-val.csv"));
+  write_davis_csv(perfect, dir / "scores", "val");
+  CHECK(fs::exists(dir / "scores/global_results-val.csv"));
+  CHECK(fs::exists(dir / "scores/per-sequence_results-val.csv"));
+  CHECK_FALSE(fs::exists(dir / "scores/global_results-val.csv.tmp"));
 
   // Identity on static videos: every frame equals the first.
   fs::copy(dir / "moving", dir / "static", fs::copy_options::recursive);
   make_static(dir / "static");
   DavisPropagateOptions identity{.dataset = {.root = dir / "static"}, .out = dir / "identity", .progress = false};
   CHECK(propagate_davis(nullptr, identity).jf_mean == 1.0);
+  CHECK(fs::exists(dir / "identity/global_results-val.csv"));  // propagation scores into its --out
 
   // On moving shapes the identity baseline loses, and raw pixel patches (p4 on this small
   // video) follow the shapes better. Results are in the DAVIS layout, with overlays.

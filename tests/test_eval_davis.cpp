@@ -25,8 +25,10 @@ TEST_CASE("real DAVIS: perfect results score 1, identity 0.250, raw pixels beat 
   fs::remove_all(out);
   DavisEvalOptions all;
   all.root = root;
-  // The annotations as results: the metric code on real masks gives exactly 1.
+  // The annotations as results: the metric code on real masks gives exactly 1. Scoring only
+  // reads, so the shared data stays as it is.
   CHECK(evaluate_davis(root + "/Annotations/480p", all).jf_mean == 1.0);
+  CHECK_FALSE(fs::exists(root + "/Annotations/480p/global_results-val.csv"));
 
   // Copying the first mask: the floor. Pinned, so that any change to the metric shows.
   // Results of `features` (nullptr: identity) on `dataset`, in out/<name>.

@@ -131,14 +131,19 @@ int propagate(int argc, char** argv) {
 int eval_davis(int argc, char** argv) {
   Flags flags("eval-davis",
               "Scores any method's DAVIS results (<results>/<seq>/<frame>.png, palette indices = object ids) with\n"
-              "the davis2017-evaluation semi-supervised protocol; writes the two CSV files into --results.");
+              "the davis2017-evaluation semi-supervised protocol; writes global_results-<split>.csv and\n"
+              "per-sequence_results-<split>.csv into --out (default: the results folder, as the toolkit does).");
   add_davis_flags(flags);
-  flags.add_required("results", "the results folder to score");
+  flags.add_required("results", "the results folder to score (only read)")
+      .add("out", "", "folder for the two CSV files (default: --results)");
   if (!flags.parse(argc, argv, 2)) return 0;
-  const DavisSummary summary = evaluate_davis(flags.text("results"), davis_dataset_from(flags));
+  const DavisEvalOptions dataset = davis_dataset_from(flags);
+  const DavisSummary summary = evaluate_davis(flags.text("results"), dataset);
+  const std::string csv_folder = flags.given("out") ? flags.text("out") : flags.text("results");
+  write_davis_csv(summary, csv_folder, dataset.split);
   std::printf("%s", format_davis_summary(summary).c_str());
-  std::printf("J&F-Mean %.4f (J %.4f, F %.4f) over %zu objects\n", summary.jf_mean, summary.j_mean, summary.f_mean,
-              summary.objects.size());
+  std::printf("J&F-Mean %.4f (J %.4f, F %.4f) over %zu objects; CSV files in %s\n", summary.jf_mean, summary.j_mean,
+              summary.f_mean, summary.objects.size(), csv_folder.c_str());
   return 0;
 }
 
