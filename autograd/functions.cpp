@@ -303,7 +303,7 @@ Tensor to_device(const Tensor& x, Device device) {
 // ======================= elementwise, unary =======================
 
 static Tensor unary(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0) {
-  check_floating(unary_op_name(op), x);
+  check_floating(op_name(op), x);
   Tensor out = new_like(x.shape(), x);
   kernels(x).unary(op, x, out, p0, p1);
   return out;
@@ -393,7 +393,7 @@ Tensor clamp(const Tensor& x, double min, double max) {
 // ======================= elementwise, binary =======================
 
 static Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
-  const char* name = binary_op_name(op);
+  const char* name = op_name(op);
   check_same(name, a, b);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = new_like(shape, a);
@@ -446,7 +446,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 // maximum / minimum: the gradient goes to the winner; ties split it evenly (as in PyTorch).
 static Tensor extremum(BinaryOp op, const Tensor& a, const Tensor& b) {
   const bool is_max = op == BinaryOp::Maximum;
-  return record(binary_op_name(op), binary(op, a, b), {a, b},
+  return record(op_name(op), binary(op, a, b), {a, b},
                 [a = saved(a), b = saved(b), is_max](const Tensor& g) -> std::vector<Tensor> {
                   Tensor half_tie = eq(a, b) * 0.5;
                   Tensor a_wins = (is_max ? gt(a, b) : lt(a, b)) + half_tie;

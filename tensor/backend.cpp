@@ -5,24 +5,6 @@
 
 namespace sm {
 
-const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"neg",  "exp",     "log",  "sqrt", "rsqrt",     "abs",
-                                "sign", "tanh",    "sigmoid", "relu", "gelu", "gelu_tanh",
-                                "gelu_grad", "gelu_tanh_grad", "pow_scalar", "clamp"};
-  return names[static_cast<int>(op)];
-}
-
-const char* binary_op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
-                                "eq",  "ne",  "lt",  "le",  "gt",  "ge"};
-  return names[static_cast<int>(op)];
-}
-
-const char* reduce_op_name(ReduceOp op) {
-  static const char* names[] = {"sum", "mean", "var", "max", "min", "argmax", "argmin"};
-  return names[static_cast<int>(op)];
-}
-
 std::optional<MatrixLayout> matrix_layout(const Tensor& x) {
   const int64_t rows = x.size(-2), cols = x.size(-1);
   const int64_t row_stride = x.strides()[x.dim() - 2], col_stride = x.strides()[x.dim() - 1];
@@ -37,10 +19,10 @@ void Backend::missing(const char* op) const { fail(op, "has no ", device_name(de
 
 void Backend::fill(const Tensor&, double) { missing("fill"); }
 void Backend::copy(const Tensor&, const Tensor&) { missing("copy"); }
-void Backend::unary(UnaryOp op, const Tensor&, const Tensor&, double, double) { missing(unary_op_name(op)); }
-void Backend::binary(BinaryOp op, const Tensor&, const Tensor&, const Tensor&) { missing(binary_op_name(op)); }
+void Backend::unary(UnaryOp op, const Tensor&, const Tensor&, double, double) { missing(op_name(op)); }
+void Backend::binary(BinaryOp op, const Tensor&, const Tensor&, const Tensor&) { missing(op_name(op)); }
 void Backend::where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { missing("where"); }
-void Backend::reduce(ReduceOp op, const Tensor&, int64_t, const Tensor&, double) { missing(reduce_op_name(op)); }
+void Backend::reduce(ReduceOp op, const Tensor&, int64_t, const Tensor&, double) { missing(op_name(op)); }
 void Backend::matmul(const Tensor&, const Tensor&, const Tensor&) { missing("matmul"); }
 void Backend::softmax(const Tensor&, int64_t, bool log, const Tensor&) { missing(log ? "log_softmax" : "softmax"); }
 void Backend::softmax_backward(const Tensor&, const Tensor&, int64_t, bool log, const Tensor&) {

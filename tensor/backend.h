@@ -12,25 +12,58 @@
 
 #include <cstddef>
 #include <optional>
+#include <type_traits>
 
 #include "tensor/tensor.h"
 
 namespace sm {
 
-enum class UnaryOp {
-  Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Tanh, Sigmoid, Relu,
-  Gelu, GeluTanh,          // erf form and tanh approximation
-  GeluGrad, GeluTanhGrad,  // their derivatives, for the backward rules
-  PowScalar,               // x ** param0
-  Clamp,                   // min(max(x, param0), param1)
-};
-const char* unary_op_name(UnaryOp op);
+// ---- Kernel families ----
+// Elementwise ops and reductions share one kernel per family, told which member to run.
+// Each family is ONE list, X(Enumerator, "name"); the enum, the names used in errors and
+// `visit` (below) are generated from it. A backend dispatches with `visit`, which compiles
+// its kernel once per member with the member known at compile time; a member some backend
+// has no case for fails the build (-Werror=switch), and a value outside the list throws.
+#define SM_UNARY_OPS(X)                                                                        \
+  X(Neg, "neg") X(Exp, "exp") X(Log, "log") X(Sqrt, "sqrt") X(Rsqrt, "rsqrt") X(Abs, "abs")     \
+  X(Sign, "sign") X(Tanh, "tanh") X(Sigmoid, "sigmoid") X(Relu, "relu")                         \
+  X(Gelu, "gelu") X(GeluTanh, "gelu_tanh")              /* erf form and tanh approximation */   \
+  X(GeluGrad, "gelu_grad") X(GeluTanhGrad, "gelu_tanh_grad") /* their derivatives */          \
+  X(PowScalar, "pow_scalar")                            /* x ** param0 */                       \
+  X(Clamp, "clamp")                                     /* min(max(x, param0), param1) */
 
-enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
-const char* binary_op_name(BinaryOp op);
+#define SM_BINARY_OPS(X)                                                                    \
+  X(Add, "add") X(Sub, "sub") X(Mul, "mul") X(Div, "div") X(Pow, "pow") X(Maximum, "maximum") \
+  X(Minimum, "minimum") X(Eq, "eq") X(Ne, "ne") X(Lt, "lt") X(Le, "le") X(Gt, "gt") X(Ge, "ge")
 
-enum class ReduceOp { Sum, Mean, Var, Max, Min, ArgMax, ArgMin };
-const char* reduce_op_name(ReduceOp op);
+#define SM_REDUCE_OPS(X) \
+  X(Sum, "sum") X(Mean, "mean") X(Var, "var") X(Max, "max") X(Min, "min") X(ArgMax, "argmax") X(ArgMin, "argmin")
+
+#define SM_FAMILY_ENUMERATOR(Name, text) Name,
+#define SM_FAMILY_NAME_CASE(Name, text) \
+  case Name:                            \
+    return text;
+#define SM_FAMILY_VISIT_CASE(Name, text) \
+  case Name:                             \
+    return fn(std::integral_constant<decltype(op), Name>{});
+// Declares `enum class Family`, `op_name(Family)` and `visit(Family, fn)`, where fn is
+// called with std::integral_constant<Family, member>.
+#define SM_KERNEL_FAMILY(Family, LIST)                                               \
+  enum class Family { LIST(SM_FAMILY_ENUMERATOR) };                                  \
+  inline const char* op_name(Family op) {                                            \
+    using enum Family;                                                               \
+    switch (op) { LIST(SM_FAMILY_NAME_CASE) }                                        \
+    return "unknown " #Family;                                                       \
+  }                                                                                  \
+  template <typename Fn> decltype(auto) visit(Family op, Fn&& fn) {                  \
+    using enum Family;                                                               \
+    switch (op) { LIST(SM_FAMILY_VISIT_CASE) }                                       \
+    fail(#Family, "no member with value ", static_cast<int>(op));                    \
+  }
+
+SM_KERNEL_FAMILY(UnaryOp, SM_UNARY_OPS)
+SM_KERNEL_FAMILY(BinaryOp, SM_BINARY_OPS)
+SM_KERNEL_FAMILY(ReduceOp, SM_REDUCE_OPS)
 
 class Backend {
  public:

@@ -1,6 +1,7 @@
 // CUDA kernels for everything but matrix products. These are the plain versions: one
 // thread per element (or per row / line for reductions and fused ops), strides read
-// directly, like the CPU kernels. Faster numbered versions belong in benchmarks/kernels.
+// directly, like the CPU kernels. Each elementwise and reduction kernel is compiled once per op of its family (see `visit` in
+// tensor/backend.h).
 #include <cuda_runtime.h>
 
 #include <array>
@@ -109,11 +110,11 @@ template <typename T> __device__ T unary_value(UnaryOp op, T x, T p0, T p1) {
     case UnaryOp::PowScalar: return pow(x, p0);
     case UnaryOp::Clamp: return isnan(x) ? x : fmin(fmax(x, p0), p1);
   }
-  return x;
+  return x;  // not reached: the switch covers every member (-Werror=switch)
 }
 
-template <typename T>
-__global__ void unary_kernel(UnaryOp op, const T* in, T* out, Strided<2> s, int64_t n, T p0, T p1) {
+template <typename T, UnaryOp op>
+__global__ void unary_kernel(const T* in, T* out, Strided<2> s, int64_t n, T p0, T p1) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= n) return;
   int64_t off[2];
@@ -123,14 +124,15 @@ __global__ void unary_kernel(UnaryOp op, const T* in, T* out, Strided<2> s, int6
 
 void CudaBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1) {
   if (out.numel() == 0) return;
-  dispatch_floating(x.dtype(), unary_op_name(op), [&](auto t) {
+  dispatch_floating(x.dtype(), op_name(op), [&](auto t) {
     using T = decltype(t);
-    unary_kernel<T><<<blocks_for(out.numel()), kThreads>>>(op, static_cast<const T*>(x.raw_data()),
-                                                            static_cast<T*>(out.raw_data()),
-                                                            describe<2>(out.shape(), {&out, &x}), out.numel(),
-                                                            static_cast<T>(p0), static_cast<T>(p1));
+    visit(op, [&](auto c) {
+      unary_kernel<T, decltype(c)::value><<<blocks_for(out.numel()), kThreads>>>(
+          static_cast<const T*>(x.raw_data()), static_cast<T*>(out.raw_data()), describe<2>(out.shape(), {&out, &x}),
+          out.numel(), static_cast<T>(p0), static_cast<T>(p1));
+    });
   });
-  launched(unary_op_name(op));
+  launched(op_name(op));
 }
 
 template <typename T> __device__ T binary_value(BinaryOp op, T a, T b) {
@@ -149,11 +151,11 @@ template <typename T> __device__ T binary_value(BinaryOp op, T a, T b) {
     case BinaryOp::Gt: return a > b;
     case BinaryOp::Ge: return a >= b;
   }
-  return a;
+  return a;  // not reached: the switch covers every member (-Werror=switch)
 }
 
-template <typename T>
-__global__ void binary_kernel(BinaryOp op, const T* a, const T* b, T* out, Strided<3> s, int64_t n) {
+template <typename T, BinaryOp op>
+__global__ void binary_kernel(const T* a, const T* b, T* out, Strided<3> s, int64_t n) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= n) return;
   int64_t off[3];
@@ -165,12 +167,13 @@ void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Te
   if (out.numel() == 0) return;
   dispatch_dtype(a.dtype(), [&](auto t) {
     using T = decltype(t);
-    binary_kernel<T><<<blocks_for(out.numel()), kThreads>>>(op, static_cast<const T*>(a.raw_data()),
-                                                             static_cast<const T*>(b.raw_data()),
-                                                             static_cast<T*>(out.raw_data()),
-                                                             describe<3>(out.shape(), {&out, &a, &b}), out.numel());
+    visit(op, [&](auto c) {
+      binary_kernel<T, decltype(c)::value><<<blocks_for(out.numel()), kThreads>>>(
+          static_cast<const T*>(a.raw_data()), static_cast<const T*>(b.raw_data()), static_cast<T*>(out.raw_data()),
+          describe<3>(out.shape(), {&out, &a, &b}), out.numel());
+    });
   });
-  launched(binary_op_name(op));
+  launched(op_name(op));
 }
 
 template <typename C, typename T>
@@ -198,8 +201,8 @@ void CudaBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, co
 }
 
 // One thread per row; float sums accumulate in double, as on the CPU.
-template <typename T, typename O>
-__global__ void reduce_kernel(ReduceOp op, const T* x, int64_t rows, int64_t n, O* out, double correction) {
+template <typename T, typename O, ReduceOp op>
+__global__ void reduce_kernel(const T* x, int64_t rows, int64_t n, O* out, double correction) {
   const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (r >= rows) return;
   const T* row = x + r * n;
@@ -237,11 +240,13 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, cons
     using T = decltype(t);
     dispatch_dtype(out.dtype(), [&](auto o) {
       using O = decltype(o);
-      reduce_kernel<T, O><<<blocks_for(rows), kThreads>>>(op, static_cast<const T*>(x.raw_data()), rows, reduce_size,
-                                                          static_cast<O*>(out.raw_data()), correction);
+      visit(op, [&](auto c) {
+        reduce_kernel<T, O, decltype(c)::value><<<blocks_for(rows), kThreads>>>(
+            static_cast<const T*>(x.raw_data()), rows, reduce_size, static_cast<O*>(out.raw_data()), correction);
+      });
     });
   });
-  launched(reduce_op_name(op));
+  launched(op_name(op));
 }
 
 // One thread per line along `dim` of a contiguous tensor split as (outer, size, inner).
