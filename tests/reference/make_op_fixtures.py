@@ -197,6 +197,9 @@ add("argsort/descending_dim0", "argsort", lambda x: torch.argsort(x, dim=0, desc
     [randn(4, 3)], {"dim": 0, "descending": True}, differentiable=False)
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ops.json")
+# One case per line, so a change to one op shows as a change to its lines in a diff.
 with open(path, "w") as f:
-    json.dump({"generator": "tests/reference/make_op_fixtures.py", "torch": torch.__version__, "cases": cases}, f)
+    f.write('{"generator": "tests/reference/make_op_fixtures.py", "torch": %s, "cases": [\n' % json.dumps(torch.__version__))
+    f.write(",\n".join(json.dumps(case) for case in cases))
+    f.write("\n]}\n")
 print(f"wrote {len(cases)} cases to {path}")
