@@ -74,6 +74,9 @@ class LabelPropagator {
     int64_t copies = 1;
   };
 
+  // A predicted frame joins the queue; the oldest slot leaves once the queue is full.
+  void remember(const Tensor& features, const Tensor& labels);  // (N, C) normalized, (N, K)
+
   PropagationOptions options_;
   int64_t height_ = 0, width_ = 0;
   ContextFrame first_;
