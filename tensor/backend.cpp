@@ -39,5 +39,12 @@ void Backend::layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, c
 void Backend::gather(const Tensor&, int64_t, const Tensor&, const Tensor&) { missing("gather"); }
 void Backend::scatter_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { missing("scatter_add"); }
 void Backend::argsort(const Tensor&, int64_t, bool, const Tensor&) { missing("argsort"); }
+void Backend::attention(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&) {
+  missing("attention");
+}
+void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                 const Tensor&, double, const Tensor&, const Tensor&, const Tensor&) {
+  missing("attention_backward");
+}
 
 }  // namespace sm

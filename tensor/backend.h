@@ -113,6 +113,20 @@ class Backend {
   // Indices that sort contiguous x along dim (stable).
   virtual void argsort(const Tensor& x, int64_t dim, bool descending, const Tensor& out);
 
+  // Fused attention: out = softmax(q k^T * scale) v, computed block by block so that no
+  // (N, M) matrix of weights is ever held whole (FlashAttention's online softmax).
+  // q (B, H, N, D), k (B, H, M, D), v (B, H, M, Dv), out (B, H, N, Dv): views whose last dim
+  // is contiguous, any strides elsewhere (so heads can be read from, and written into, the
+  // (B, N, H, D) layout of the projections without a copy). lse (B, H, N), contiguous, the
+  // dtype of q: each row's log-sum-exp of the scaled scores, kept for the backward.
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out,
+                         const Tensor& lse);
+  // gq, gk, gv (shapes of q, k, v; same stride rules) from gout (the shape of out), with the
+  // weights recomputed from q, k and lse block by block.
+  virtual void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse, const Tensor& gout, double scale, const Tensor& gq,
+                                  const Tensor& gk, const Tensor& gv);
+
  protected:
   [[noreturn]] void missing(const char* op) const;
 };
