@@ -64,6 +64,7 @@ class PairLoader {
   // corrupt JPEG) rethrows its error here, at its turn.
   PairBatch next();
   int64_t pairs_per_epoch() const { return pairs_per_epoch_; }
+  int64_t videos() const { return static_cast<int64_t>(dataset_.videos.size()); }
   double wait_seconds() const { return wait_seconds_; }  // total time next() waited for workers
 
   // Batch k itself, built on the calling thread: what next() returns as batch k.

@@ -5,10 +5,12 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include <fstream>
 
 #include "data/davis.h"
+#include "models/siammae/train.h"
 #include "nn/serialization.h"
 #include "tests/fixtures.h"
 
@@ -134,6 +136,48 @@ TEST_CASE("train --help lists every flag with its default") {
   Run top = siammae("--help");
   CHECK(top.output.find("train ") != std::string::npos);
   CHECK(top.output.find("check-grads") != std::string::npos);
+}
+
+TEST_CASE("train settings: one table gives the flags, their help, config.json and the checks") {
+  const std::string help = siammae("train --help").output;
+  auto listed = [&](const std::string& flag, const std::string& text) {
+    CHECK_MESSAGE(help.find("--" + flag + " VALUE") != std::string::npos, flag);
+    CHECK_MESSAGE(help.find(text) != std::string::npos, flag);
+  };
+  for (const auto& f : TrainOptions::fields().fields())
+    if (!f.flag.empty()) listed(f.flag, f.help);
+  for (const auto& f : SiamMAEConfig::fields().fields())
+    if (!f.flag.empty()) listed(f.flag, f.help);
+
+  // Every setting survives the JSON form; unknown keys and wrong types are named.
+  TrainOptions o;
+  o.data = {"a", "b"}, o.steps = 7, o.blr = 2e-3, o.warmup = "3", o.seed = 12345678901234ull, o.device = "cuda";
+  o.model = siammae_preset("micro");
+  o.model.decoder = DecoderKind::Joint, o.model.mask_ratio = 0.5;
+  CHECK(TrainOptions::from_json(o.to_json()).to_json() == o.to_json());
+  CHECK(o.to_json().at("lr") == doctest::Approx(2e-3 * 64 / 256));
+  CHECK_THROWS_WITH(TrainOptions::from_json({{"stepz", 3}}), "[train] unknown option 'stepz'");
+  CHECK_THROWS_WITH(TrainOptions::from_json({{"steps", "3"}}), "[train] 'steps' must be an integer, got \"3\"");
+  CHECK_THROWS_WITH(TrainOptions::from_json({{"steps", 2.5}}), "[train] 'steps' must be an integer, got 2.5");
+  CHECK_THROWS_WITH(TrainOptions::from_json({{"seed", -1}}), "[train] 'seed' must be a non-negative integer, got -1");
+  CHECK_THROWS_WITH(TrainOptions::from_json({{"data", {"a", 3}}}), "[train] 'data' must be a list of strings, got [\"a\",3]");
+
+  // The checks name the flag.
+  TrainOptions valid;
+  valid.data = {"videos"}, valid.out_dir = "run", valid.steps = 10;
+  CHECK_NOTHROW(valid.validate());
+  auto fails_with = [&](const std::function<void(TrainOptions&)>& change, const std::string& message) {
+    TrainOptions bad = valid;
+    change(bad);
+    CHECK_THROWS_WITH(bad.validate(), message.c_str());
+  };
+  fails_with([](TrainOptions& b) { b.batch = 0; }, "[train] --batch must be > 0, got 0");
+  fails_with([](TrainOptions& b) { b.hflip = 1.5; }, "[train] --hflip must be in [0, 1], got 1.5");
+  fails_with([](TrainOptions& b) { b.beta2 = 1; }, "[train] --beta2 must be in [0, 1), got 1");
+  fails_with([](TrainOptions& b) { b.crop_scale_min = 0; }, "[train] --crop-scale-min must be in (0, 1], got 0");
+  fails_with([](TrainOptions& b) { b.blr = NAN; }, "[train] --blr must be a finite number, got nan");
+  fails_with([](TrainOptions& b) { b.device = "tpu"; }, "[train] --device must be cpu or cuda, got 'tpu'");
+  fails_with([](TrainOptions& b) { b.gap_min = 9, b.gap_max = 5; }, "[train] --gap-min 9 is larger than --gap-max 5");
 }
 
 TEST_CASE("train: an interrupted and resumed run gives the same loss curve as an uninterrupted one") {

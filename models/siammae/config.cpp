@@ -1,7 +1,6 @@
 #include "models/siammae/config.h"
 
 #include <array>
-#include <fstream>
 #include <utility>
 
 namespace sm {
@@ -69,50 +68,39 @@ void SiamMAEConfig::validate() const {
   check(mask_ratio >= 0 && mask_ratio < 1, "config", "mask ratio must be in [0, 1), got ", mask_ratio);
 }
 
-nlohmann::json SiamMAEConfig::to_json() const {
-  return {{"name", name},
-          {"image_size", image_size},
-          {"patch_size", patch_size},
-          {"encoder_dim", encoder_dim},
-          {"encoder_depth", encoder_depth},
-          {"encoder_heads", encoder_heads},
-          {"decoder_dim", decoder_dim},
-          {"decoder_depth", decoder_depth},
-          {"decoder_heads", decoder_heads},
-          {"mlp_ratio", mlp_ratio},
-          {"mask_ratio", mask_ratio},
-          {"symmetric_masking", symmetric_masking},
-          {"mask_kind", to_string(mask_kind)},
-          {"decoder", to_string(decoder)},
-          {"encoder", to_string(encoder)},
-          {"norm_pix_loss", norm_pix_loss}};
+const FieldTable<SiamMAEConfig>& SiamMAEConfig::fields() {
+  using C = SiamMAEConfig;
+  static const FieldTable<C> table = [] {
+    FieldTable<C> t("config", "key");
+    t.add("name", &C::name, "", "the preset the config started from")
+        .add("image_size", &C::image_size, "", "frames are resized to image_size x image_size")
+        .add("patch_size", &C::patch_size, "", "patches are patch_size x patch_size pixels")
+        .add("encoder_dim", &C::encoder_dim, "", "encoder width")
+        .add("encoder_depth", &C::encoder_depth, "", "encoder blocks")
+        .add("encoder_heads", &C::encoder_heads, "", "encoder attention heads")
+        .add("decoder_dim", &C::decoder_dim, "", "decoder width")
+        .add("decoder_depth", &C::decoder_depth, "", "decoder blocks")
+        .add("decoder_heads", &C::decoder_heads, "", "decoder attention heads")
+        .add("mlp_ratio", &C::mlp_ratio, "", "MLP hidden width / block width")
+        .add("mask_ratio", &C::mask_ratio, "mask-ratio", "fraction of f2's patches hidden")
+        .add("mask_kind", &C::mask_kind, "masking", "random or grid")
+        .add("symmetric_masking", &C::symmetric_masking, "symmetric-masking", "mask f1 at the same ratio too (true/false)")
+        .add("decoder", &C::decoder, "decoder", "cross-self, cross or joint")
+        .add("encoder", &C::encoder, "encoder", "siamese or joint")
+        .add("norm_pix_loss", &C::norm_pix_loss, "norm-pix-loss", "targets normalized per patch (true/false)");
+    return t;
+  }();
+  return table;
 }
+
+nlohmann::json SiamMAEConfig::to_json() const { return fields().to_json(*this); }
 
 SiamMAEConfig SiamMAEConfig::from_json(const nlohmann::json& j) {
   check(j.is_object(), "config", "expected a JSON object, got ", j.dump());
-  SiamMAEConfig c = siammae_preset(j.value("name", std::string("tiny")));
-  const nlohmann::json known = c.to_json();
-  for (const auto& [key, value] : j.items())
-    check(known.contains(key), "config", "unknown key '", key, "'");
-  try {
-    c.image_size = j.value("image_size", c.image_size);
-    c.patch_size = j.value("patch_size", c.patch_size);
-    c.encoder_dim = j.value("encoder_dim", c.encoder_dim);
-    c.encoder_depth = j.value("encoder_depth", c.encoder_depth);
-    c.encoder_heads = j.value("encoder_heads", c.encoder_heads);
-    c.decoder_dim = j.value("decoder_dim", c.decoder_dim);
-    c.decoder_depth = j.value("decoder_depth", c.decoder_depth);
-    c.decoder_heads = j.value("decoder_heads", c.decoder_heads);
-    c.mlp_ratio = j.value("mlp_ratio", c.mlp_ratio);
-    c.mask_ratio = j.value("mask_ratio", c.mask_ratio);
-    c.symmetric_masking = j.value("symmetric_masking", c.symmetric_masking);
-    c.mask_kind = parse_mask_kind(j.value("mask_kind", to_string(c.mask_kind)));
-    c.decoder = parse_decoder_kind(j.value("decoder", to_string(c.decoder)));
-    c.encoder = parse_encoder_kind(j.value("encoder", to_string(c.encoder)));
-    c.norm_pix_loss = j.value("norm_pix_loss", c.norm_pix_loss);
-  } catch (const nlohmann::json::exception& e) {
-    fail("config", "a value has the wrong type (", e.what(), ")");
-  }
+  // Start from the named preset; a name that is not a string fails in read_json, naming the key.
+  const auto name = j.find("name");
+  SiamMAEConfig c = siammae_preset(name != j.end() && name->is_string() ? name->get<std::string>() : "tiny");
+  fields().read_json(j, c);
   c.validate();
   return c;
 }
@@ -149,15 +137,7 @@ SiamMAEConfig resolve_config(const std::string& preset_or_path) {
   const bool is_file = preset_or_path.size() > suffix.size() &&
                        preset_or_path.compare(preset_or_path.size() - suffix.size(), suffix.size(), suffix) == 0;
   if (!is_file) return siammae_preset(preset_or_path);
-  std::ifstream in(preset_or_path);
-  check(in.good(), "config", "cannot open ", preset_or_path);
-  try {
-    return SiamMAEConfig::from_json(nlohmann::json::parse(in));
-  } catch (const nlohmann::json::exception& e) {
-    fail("config", preset_or_path, " is not valid JSON (", e.what(), ")");
-  } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " in " + preset_or_path);
-  }
+  return read_settings_file(preset_or_path, "config", SiamMAEConfig::from_json);
 }
 
 std::vector<std::string> siammae_preset_names() { return {"tiny", "small", "vits16", "vits8", "micro"}; }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "models/siammae/fields.h"
 #include "nn/transformer.h"
 
 namespace sm {
@@ -48,7 +49,12 @@ struct SiamMAEConfig {
   nlohmann::json to_json() const;
   // Every key is optional and defaults to this preset's value; an unknown key is an error.
   static SiamMAEConfig from_json(const nlohmann::json& j);
+  // The settings: JSON keys, and the flags of `siammae train` that change them.
+  static const FieldTable<SiamMAEConfig>& fields();
 };
+// nlohmann::json's conversions, so a config can be a setting of TrainOptions.
+inline void to_json(nlohmann::json& j, const SiamMAEConfig& c) { j = c.to_json(); }
+inline void from_json(const nlohmann::json& j, SiamMAEConfig& c) { c = SiamMAEConfig::from_json(j); }
 
 SiamMAEConfig siammae_preset(const std::string& name);
 std::vector<std::string> siammae_preset_names();
@@ -63,5 +69,9 @@ std::string to_string(EncoderKind kind);
 MaskKind parse_mask_kind(const std::string& text);
 DecoderKind parse_decoder_kind(const std::string& text);
 EncoderKind parse_encoder_kind(const std::string& text);
+// The same parsers in the form FieldTable looks for.
+inline void from_text(const std::string& text, MaskKind& kind) { kind = parse_mask_kind(text); }
+inline void from_text(const std::string& text, DecoderKind& kind) { kind = parse_decoder_kind(text); }
+inline void from_text(const std::string& text, EncoderKind& kind) { kind = parse_encoder_kind(text); }
 
 }  // namespace sm

@@ -26,73 +26,69 @@ namespace fs = std::filesystem;
 
 // ---------------- options ----------------
 
+const FieldTable<TrainOptions>& TrainOptions::fields() {
+  using O = TrainOptions;
+  static const FieldTable<O> table = [] {
+    FieldTable<O> t("train", "option");
+    const Allowed kBeta = interval(0, 1, "[)");
+    t.add("model", &O::model, "", "the model config (--config, and the model flags below)")
+        .add("data", &O::data, "data", "video roots, comma-separated: folders of frame folders (or one frame folder)")
+        .add("out_dir", &O::out_dir, "out", "the run directory (config.json, log.csv, loss.png, recon_*.png, checkpoint)")
+        .add("steps", &O::steps, "steps", "training steps (batches); or give --epochs", kNonNegative)
+        .add("epochs", &O::epochs, "epochs", "passes over the videos, `repeats` pairs per video each", kNonNegative)
+        .add("batch", &O::batch, "batch", "frame pairs per step", kPositive)
+        .add("blr", &O::blr, "blr", "base learning rate; lr = blr * batch / 256", kPositive)
+        .add("warmup", &O::warmup, "warmup", "linear warmup: steps, or a percentage of the steps like 5%")
+        .add("min_lr", &O::min_lr, "min-lr", "learning rate at the end of the cosine", kNonNegative)
+        .add("weight_decay", &O::weight_decay, "weight-decay", "AdamW weight decay (not on biases, norms, tokens)",
+             kNonNegative)
+        .add("beta1", &O::beta1, "beta1", "AdamW beta1", kBeta)
+        .add("beta2", &O::beta2, "beta2", "AdamW beta2", kBeta)
+        .add("clip_grad", &O::clip_grad, "clip-grad", "clip the global gradient norm to this; 0 = off", kNonNegative)
+        .add("gap_min", &O::gap_min, "gap-min", "fewest frames between f1 and f2", at_least(1))
+        .add("gap_max", &O::gap_max, "gap-max", "most frames between f1 and f2 (clamped to the clip)", at_least(1))
+        .add("repeats", &O::repeats, "repeats", "pairs per loaded video (repeated sampling)", at_least(1))
+        .add("crop_scale_min", &O::crop_scale_min, "crop-scale-min",
+             "smallest random-resized-crop area fraction (the largest is 1)", interval(0, 1, "(]"))
+        .add("hflip", &O::hflip, "hflip", "probability of a horizontal flip (same for both frames)", kProbability)
+        .add("color_jitter", &O::color_jitter, "color-jitter", "brightness/contrast/saturation jitter strength; 0 = off",
+             kNonNegative)
+        .add("workers", &O::workers, "workers", "loader threads decoding ahead of training", kNonNegative)
+        .add("threads", &O::threads, "threads", "CPU threads for the math; 0 = one per core", kNonNegative)
+        .add("seed", &O::seed, "seed", "seed of every random draw (init, pairs, crops, masks)")
+        .add("device", &O::device, "device", "cpu or cuda", one_of({"cpu", "cuda"}))
+        .add("eval_every", &O::eval_every, "eval-every", "steps between recon_<step>.png pictures and checkpoints",
+             kPositive)
+        .add("log_every", &O::log_every, "log-every", "steps between log lines when the output is not a terminal",
+             kPositive)
+        .add("stop_after", &O::stop_after, "stop-after",
+             "stop after this many steps of this run (checkpoint saved); 0 = no limit", kNonNegative)
+        .add("resume", &O::resume, "", "continue from out_dir/checkpoint.safetensors");
+    return t;
+  }();
+  return table;
+}
+
 nlohmann::json TrainOptions::to_json() const {
-  return {{"model", model.to_json()},
-          {"data", data},
-          {"out_dir", out_dir},
-          {"steps", steps},
-          {"epochs", epochs},
-          {"batch", batch},
-          {"blr", blr},
-          {"lr", lr()},
-          {"warmup", warmup},
-          {"min_lr", min_lr},
-          {"weight_decay", weight_decay},
-          {"beta1", beta1},
-          {"beta2", beta2},
-          {"clip_grad", clip_grad},
-          {"gap_min", gap_min},
-          {"gap_max", gap_max},
-          {"repeats", repeats},
-          {"crop_scale_min", crop_scale_min},
-          {"hflip", hflip},
-          {"color_jitter", color_jitter},
-          {"workers", workers},
-          {"threads", threads},
-          {"seed", seed},
-          {"device", device},
-          {"eval_every", eval_every},
-          {"log_every", log_every},
-          {"stop_after", stop_after},
-          {"resume", resume}};
+  nlohmann::json j = fields().to_json(*this);
+  j["lr"] = lr();  // for the reader; derived from blr and batch, so ignored by from_json
+  return j;
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   TrainOptions o;
-  const nlohmann::json known = o.to_json();
-  for (const auto& [key, value] : j.items()) check(known.contains(key), "train", "unknown option '", key, "'");
-  try {
-    if (j.contains("model")) o.model = SiamMAEConfig::from_json(j["model"]);
-    o.data = j.value("data", o.data);
-    o.out_dir = j.value("out_dir", o.out_dir);
-    o.steps = j.value("steps", o.steps);
-    o.epochs = j.value("epochs", o.epochs);
-    o.batch = j.value("batch", o.batch);
-    o.blr = j.value("blr", o.blr);
-    o.warmup = j.value("warmup", o.warmup);
-    o.min_lr = j.value("min_lr", o.min_lr);
-    o.weight_decay = j.value("weight_decay", o.weight_decay);
-    o.beta1 = j.value("beta1", o.beta1);
-    o.beta2 = j.value("beta2", o.beta2);
-    o.clip_grad = j.value("clip_grad", o.clip_grad);
-    o.gap_min = j.value("gap_min", o.gap_min);
-    o.gap_max = j.value("gap_max", o.gap_max);
-    o.repeats = j.value("repeats", o.repeats);
-    o.crop_scale_min = j.value("crop_scale_min", o.crop_scale_min);
-    o.hflip = j.value("hflip", o.hflip);
-    o.color_jitter = j.value("color_jitter", o.color_jitter);
-    o.workers = j.value("workers", o.workers);
-    o.threads = j.value("threads", o.threads);
-    o.seed = j.value("seed", o.seed);
-    o.device = j.value("device", o.device);
-    o.eval_every = j.value("eval_every", o.eval_every);
-    o.log_every = j.value("log_every", o.log_every);
-    o.stop_after = j.value("stop_after", o.stop_after);
-    o.resume = j.value("resume", o.resume);
-  } catch (const nlohmann::json::exception& e) {
-    fail("train", "an option has the wrong type (", e.what(), ")");
-  }
+  fields().read_json(j, o, {"lr"});
   return o;
+}
+
+void TrainOptions::validate() const {
+  check(!data.empty(), "train", "--data is required: one or more folders of video frame folders");
+  check(!out_dir.empty(), "train", "--out is required: the run directory");
+  check(steps > 0 || epochs > 0, "train", "give --steps N or --epochs E");
+  fields().check_values(*this);
+  check(gap_min <= gap_max, "train", "--gap-min ", gap_min, " is larger than --gap-max ", gap_max);
+  warmup_steps(1);  // throws on a malformed --warmup
+  model.validate();
 }
 
 int64_t TrainOptions::warmup_steps(int64_t total_steps) const {
@@ -117,22 +113,15 @@ namespace {
 constexpr uint64_t kInitStream = 101, kMaskStream = 102, kPictureStream = 103;
 constexpr int64_t kSmoothing = 20;  // steps in the running mean shown as "loss"
 
-void check_options(const TrainOptions& o) {
-  check(!o.data.empty(), "train", "--data is required: one or more folders of video frame folders");
-  check(!o.out_dir.empty(), "train", "--out is required: the run directory");
-  check(o.steps > 0 || o.epochs > 0, "train", "give --steps N or --epochs E");
-  check(o.steps >= 0 && o.epochs >= 0, "train", "--steps and --epochs must not be negative");
-  check(o.batch > 0, "train", "--batch must be positive, got ", o.batch);
-  check(o.blr > 0 && o.min_lr >= 0, "train", "--blr must be positive and --min-lr not negative");
-  check(o.weight_decay >= 0, "train", "--weight-decay must not be negative");
-  check(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "train", "betas must be in [0, 1)");
-  check(o.workers >= 0 && o.threads >= 0, "train", "--workers and --threads must not be negative");
-  check(o.eval_every > 0 && o.log_every > 0, "train", "--eval-every and --log-every must be positive");
-  check(o.device == "cpu" || o.device == "cuda", "train", "--device must be cpu or cuda, got '", o.device, "'");
-  check(o.color_jitter >= 0, "train", "--color-jitter must not be negative");
-  o.warmup_steps(1);  // throws on a malformed --warmup
-  o.model.validate();
-}
+// The files of a run directory.
+struct RunFiles {
+  fs::path folder;
+  std::string checkpoint() const { return (folder / "checkpoint.safetensors").string(); }
+  std::string config() const { return (folder / "config.json").string(); }
+  std::string log() const { return (folder / "log.csv").string(); }
+  std::string loss_plot() const { return (folder / "loss.png").string(); }
+  std::string picture(int64_t step) const { return (folder / ("recon_" + std::to_string(step) + ".png")).string(); }
+};
 
 // Ctrl-C asks the loop to stop after the current step and save a checkpoint.
 std::atomic<bool> g_stop_requested{false};
@@ -223,161 +212,243 @@ class TrainLog {
   std::vector<double> steps_, losses_;
 };
 
+// Wall time and loader waits of the steps: the speed, data-wait share and time left shown in
+// the progress line (over the last kSmoothing steps) and in the summary (over the whole run).
+class StepTimer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit StepTimer(const PairLoader& loader)
+      : loader_(loader), started_(Clock::now()), wait_before_(loader.wait_seconds()) {}
+
+  void begin_step() { step_start_ = Clock::now(); }
+  void end_step() {
+    const double wait = loader_.wait_seconds() - wait_before_, seconds = since(step_start_);
+    wait_before_ = loader_.wait_seconds();
+    total_wait_ += wait, total_time_ += seconds;
+    window_.emplace_back(seconds, wait);
+    if (window_.size() > kSmoothing) window_.pop_front();
+  }
+
+  double seconds() const { return since(started_); }  // since this run started
+  // Over the recent steps:
+  double step_seconds() const { return window_time() / static_cast<double>(window_.size()); }
+  double pairs_per_second(int64_t batch) const { return static_cast<double>(batch) / step_seconds(); }
+  double wait_share() const { return window_wait() / window_time(); }
+  // Over the whole run:
+  double total_time() const { return total_time_; }
+  double total_wait_share() const { return total_wait_ / total_time_; }
+
+ private:
+  static double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+  double window_time() const {
+    double sum = 0;
+    for (const auto& [t, w] : window_) sum += t;
+    return sum;
+  }
+  double window_wait() const {
+    double sum = 0;
+    for (const auto& [t, w] : window_) sum += w;
+    return sum;
+  }
+  const PairLoader& loader_;
+  const Clock::time_point started_;
+  Clock::time_point step_start_;
+  double wait_before_, total_wait_ = 0, total_time_ = 0;
+  std::deque<std::pair<double, double>> window_;  // (step seconds, data-wait seconds) of recent steps
+};
+
+// ---------------- the steps of a run ----------------
+
+// Where the run starts: step 0, or the checkpoint of the run being resumed (model, optimizer
+// state, step). A fresh run must not overwrite a checkpoint.
+Checkpoint starting_point(const TrainOptions& options, const RunFiles& files) {
+  Checkpoint resumed;
+  const std::string path = files.checkpoint();
+  if (options.resume) {
+    check(fs::exists(path), "train", "--resume: ", path, " does not exist");
+    resumed = read_checkpoint(path);
+    check(resumed.config.to_json() == options.model.to_json(), "train", "--resume: the model in ", path, " (",
+          resumed.config.to_json().dump(), ") differs from the one asked for (", options.model.to_json().dump(), ")");
+  } else {
+    check(!fs::exists(path), "train", path,
+          " already exists: pass --resume to continue that run, or choose another --out");
+  }
+  return resumed;
+}
+
+// The videos, and a loader of augmented pair batches that starts at batch `first_batch`.
+std::unique_ptr<PairLoader> open_loader(const TrainOptions& options, int64_t first_batch) {
+  VideoDatasetOptions dataset_options;
+  dataset_options.min_frames = options.gap_min + 1;
+  VideoDataset dataset = VideoDataset::open(options.data, dataset_options);
+  PairLoaderOptions o;
+  o.image_size = options.model.image_size;
+  o.crop_scale = {options.crop_scale_min, 1.0};
+  o.hflip_prob = options.hflip;
+  o.jitter = {options.color_jitter, options.color_jitter, options.color_jitter};
+  o.batch_size = options.batch;
+  o.workers = options.workers;
+  o.seed = options.seed;
+  o.gap_min = options.gap_min;
+  o.gap_max = options.gap_max;
+  o.repeats = options.repeats;
+  return std::make_unique<PairLoader>(std::move(dataset), o, first_batch);
+}
+
+// The steps of the whole run: --steps, or --epochs rounded up to whole batches.
+int64_t total_steps(const TrainOptions& options, int64_t pairs_per_epoch) {
+  return options.steps > 0 ? options.steps : (options.epochs * pairs_per_epoch + options.batch - 1) / options.batch;
+}
+
+// The model and its optimizer: freshly initialized, or as the checkpoint left them.
+struct Learner {
+  std::unique_ptr<SiamMAE> model;
+  std::unique_ptr<AdamW> optimizer;
+};
+
+Learner make_learner(const TrainOptions& options, const Checkpoint& resumed, Device device) {
+  Generator init_gen(derive_seed(options.seed, kInitStream, 0));
+  Learner l;
+  l.model = std::make_unique<SiamMAE>(options.model, &init_gen);
+  l.model->to(device);
+  l.optimizer = std::make_unique<AdamW>(decay_groups(*l.model, options.weight_decay),
+                                        AdamW::Options{.lr = options.lr(), .beta1 = options.beta1,
+                                                       .beta2 = options.beta2, .eps = 1e-8});
+  if (options.resume) {
+    l.model->load_state_dict(resumed.model);
+    l.optimizer->load_state_dict(resumed.optimizer);
+  }
+  return l;
+}
+
+// config.json: every setting of this run.
+void write_config(const TrainOptions& options, const RunFiles& files) {
+  std::ofstream config(files.config());
+  config << options.to_json().dump(2) << "\n";
+  check(config.good(), "train", "cannot write ", files.config());
+}
+
 // A fixed batch of pairs and masks, reconstructed at every picture step so pictures compare.
 struct PictureBatch {
   Tensor f1, f2;  // (P, 3, S, S)
   PairMasks masks;
 };
 
+PictureBatch picture_batch(const TrainOptions& options, const PairLoader& loader, const SiamMAE& model,
+                           Device device) {
+  const int64_t shown = std::min<int64_t>(4, options.batch);
+  PairBatch first = loader.make_batch(0);
+  PictureBatch pictures;
+  pictures.f1 = first.f1.narrow(0, 0, shown).to(device);
+  pictures.f2 = first.f2.narrow(0, 0, shown).to(device);
+  Generator gen(derive_seed(options.seed, kPictureStream, 0));
+  pictures.masks = model.sample_masks(shown, gen);
+  return pictures;
+}
+
+// One optimization step on a batch at learning rate `lr`; returns the loss.
+double optimize(Learner& learner, const PairBatch& batch, int64_t step, double lr, const TrainOptions& options,
+                Device device) {
+  learner.optimizer->set_lr(lr);
+  Generator mask_gen(derive_seed(options.seed, kMaskStream, static_cast<uint64_t>(step)));
+  SiamMAEOutput result = learner.model->forward(batch.f1.to(device), batch.f2.to(device),
+                                                learner.model->sample_masks(options.batch, mask_gen));
+  learner.optimizer->zero_grad();
+  result.loss.backward();
+  if (options.clip_grad > 0) clip_grad_norm(learner.model->parameters(), options.clip_grad);
+  learner.optimizer->step();
+  const double loss = result.loss.item();
+  check(std::isfinite(loss), "train", "the loss became ", loss, " at step ", step,
+        "; lower --blr or set --clip-grad (the last checkpoint is kept)");
+  return loss;
+}
+
+// The line shown after a step: on a terminal it rewrites itself, elsewhere it is one line.
+void print_progress(std::ostream& out, bool terminal, int64_t step, int64_t total, double epoch, double loss,
+                    double lr, const StepTimer& timer, int64_t batch) {
+  char line[256];
+  std::snprintf(line, sizeof(line), "step %ld/%ld  epoch %.2f  loss %.4f  lr %.2e  %.1f pairs/s  data %2.0f%%  ETA %s",
+                static_cast<long>(step), static_cast<long>(total), epoch, loss, lr, timer.pairs_per_second(batch),
+                100 * timer.wait_share(), format_duration(static_cast<double>(total - step) * timer.step_seconds()).c_str());
+  out << (terminal ? "\r" : "") << line << (terminal ? "\033[K" : "\n") << std::flush;
+}
+
+// The checkpoint after `steps_done` steps, the log and its curve, and the picture of the step.
+void save_run(const RunFiles& files, Learner& learner, TrainLog& log, const PictureBatch& pictures,
+              const TrainOptions& options, int64_t steps_done, double elapsed_seconds) {
+  save_checkpoint(files.checkpoint(), *learner.model, learner.optimizer.get(), options.to_json(), steps_done,
+                  log.recent_loss(), elapsed_seconds);
+  log.flush();
+  log.plot(files.loss_plot());
+  write_png(files.picture(steps_done), reconstruction_grid(*learner.model, pictures.f1, pictures.f2, pictures.masks));
+}
+
 }  // namespace
 
 TrainSummary train(const TrainOptions& options, std::ostream& out) {
-  check_options(options);
+  options.validate();
   if (options.threads > 0) set_cpu_threads(static_cast<int>(options.threads));
   const Device device = options.device == "cuda" ? Device::CUDA : Device::CPU;
-  const fs::path run = options.out_dir;
-  const std::string checkpoint_path = (run / "checkpoint.safetensors").string();
-  fs::create_directories(run);
+  const RunFiles files{options.out_dir};
+  fs::create_directories(files.folder);
 
-  // Resuming takes model, optimizer state and step from the checkpoint; a fresh run must not
-  // overwrite one.
-  Checkpoint resumed;
-  if (options.resume) {
-    check(fs::exists(checkpoint_path), "train", "--resume: ", checkpoint_path, " does not exist");
-    resumed = read_checkpoint(checkpoint_path);
-    check(resumed.config.to_json() == options.model.to_json(), "train", "--resume: the model in ", checkpoint_path,
-          " (", resumed.config.to_json().dump(), ") differs from the one asked for (", options.model.to_json().dump(),
-          ")");
-  } else {
-    check(!fs::exists(checkpoint_path), "train", checkpoint_path,
-          " already exists: pass --resume to continue that run, or choose another --out");
-  }
+  // Set up: where to start, the data, the model, the files.
+  const Checkpoint resumed = starting_point(options, files);
   const int64_t start = resumed.step;
-
-  VideoDatasetOptions dataset_options;
-  dataset_options.min_frames = options.gap_min + 1;
-  VideoDataset dataset = VideoDataset::open(options.data, dataset_options);
-  PairLoaderOptions loader_options;
-  loader_options.image_size = options.model.image_size;
-  loader_options.crop_scale = {options.crop_scale_min, 1.0};
-  loader_options.hflip_prob = options.hflip;
-  loader_options.jitter = {options.color_jitter, options.color_jitter, options.color_jitter};
-  loader_options.batch_size = options.batch;
-  loader_options.workers = options.workers;
-  loader_options.seed = options.seed;
-  loader_options.gap_min = options.gap_min;
-  loader_options.gap_max = options.gap_max;
-  loader_options.repeats = options.repeats;
-  const int64_t videos = static_cast<int64_t>(dataset.videos.size());
-  PairLoader loader(std::move(dataset), loader_options, start);
-  const int64_t per_epoch = loader.pairs_per_epoch();
-  const int64_t total = options.steps > 0 ? options.steps : (options.epochs * per_epoch + options.batch - 1) / options.batch;
+  std::unique_ptr<PairLoader> loader = open_loader(options, start);
+  const int64_t per_epoch = loader->pairs_per_epoch(), total = total_steps(options, per_epoch);
   check(start < total, "train", "the run is already at step ", start, " of ", total,
         "; pass a larger --steps or --epochs to go on");
   const int64_t warmup = options.warmup_steps(total);
+  Learner learner = make_learner(options, resumed, device);
+  write_config(options, files);
+  TrainLog log(files.log(), start);
+  const PictureBatch pictures = picture_batch(options, *loader, *learner.model, device);
 
-  Generator init_gen(derive_seed(options.seed, kInitStream, 0));
-  SiamMAE model(options.model, &init_gen);
-  model.to(device);
-  AdamW optimizer(decay_groups(model, options.weight_decay),
-                  {.lr = options.lr(), .beta1 = options.beta1, .beta2 = options.beta2, .eps = 1e-8});
-  if (options.resume) {
-    model.load_state_dict(resumed.model);
-    optimizer.load_state_dict(resumed.optimizer);
-  }
-
-  {  // config.json: every setting of this run
-    std::ofstream config((run / "config.json").string());
-    config << options.to_json().dump(2) << "\n";
-    check(config.good(), "train", "cannot write ", (run / "config.json").string());
-  }
-  TrainLog log((run / "log.csv").string(), start);
-
-  PictureBatch pictures;
-  {
-    const int64_t shown = std::min<int64_t>(4, options.batch);
-    PairBatch first = loader.make_batch(0);
-    pictures.f1 = first.f1.narrow(0, 0, shown).to(device);
-    pictures.f2 = first.f2.narrow(0, 0, shown).to(device);
-    Generator gen(derive_seed(options.seed, kPictureStream, 0));
-    pictures.masks = model.sample_masks(shown, gen);
-  }
-
-  out << "training " << options.model.name << " (" << model.parameter_count() << " parameters) on " << videos
-      << " videos (" << per_epoch << " pairs per epoch), batch " << options.batch << "; steps " << start << " -> "
-      << total << ", lr " << options.lr() << " (blr " << options.blr << "), warmup " << warmup << " steps, " << cpu_threads() << " threads, " << options.workers << " loader workers\n";
+  out << "training " << options.model.name << " (" << learner.model->parameter_count() << " parameters) on "
+      << loader->videos() << " videos (" << per_epoch << " pairs per epoch), batch " << options.batch << "; steps "
+      << start << " -> " << total << ", lr " << options.lr() << " (blr " << options.blr << "), warmup " << warmup
+      << " steps, " << cpu_threads() << " threads, " << options.workers << " loader workers\n";
   const bool terminal = &out == &std::cout && isatty(STDOUT_FILENO);
   StopHandler stop_handler;
-  using Clock = std::chrono::steady_clock;
-  const auto started = Clock::now();
-  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
-  std::deque<std::pair<double, double>> window;  // (step seconds, data-wait seconds) of recent steps
-  double wait_before = loader.wait_seconds(), total_wait = 0, total_time = 0;
-  auto save = [&](int64_t steps_done) {
-    save_checkpoint(checkpoint_path, model, &optimizer, options.to_json(), steps_done, log.recent_loss(),
-                    resumed.elapsed_seconds + seconds_since(started));
-    log.flush();
-    log.plot((run / "loss.png").string());
-  };
+  StepTimer timer(*loader);
 
+  // Train: a step, its log row, the progress line, and at picture steps a checkpoint.
   TrainSummary summary{start, start, total, 0, 0, 0, 0, false};
   int64_t step = start;
   while (step < total) {
-    const auto step_start = Clock::now();
-    PairBatch batch = loader.next();
+    timer.begin_step();
+    const PairBatch batch = loader->next();
     const double lr = warmup_cosine_lr(step, warmup, total, options.lr(), options.min_lr);
-    optimizer.set_lr(lr);
-    Generator mask_gen(derive_seed(options.seed, kMaskStream, static_cast<uint64_t>(step)));
-    SiamMAEOutput result = model.forward(batch.f1.to(device), batch.f2.to(device), model.sample_masks(options.batch, mask_gen));
-    optimizer.zero_grad();
-    result.loss.backward();
-    if (options.clip_grad > 0) clip_grad_norm(model.parameters(), options.clip_grad);
-    optimizer.step();
-    const double loss = result.loss.item();
-    check(std::isfinite(loss), "train", "the loss became ", loss, " at step ", step,
-          "; lower --blr or set --clip-grad (the last checkpoint is kept)");
-
-    const double wait = loader.wait_seconds() - wait_before, seconds = seconds_since(step_start);
-    wait_before = loader.wait_seconds();
-    total_wait += wait, total_time += seconds;
-    window.emplace_back(seconds, wait);
-    if (window.size() > kSmoothing) window.pop_front();
-    double window_time = 0, window_wait = 0;
-    for (const auto& [t, w] : window) window_time += t, window_wait += w;
-    const double pairs_per_s = static_cast<double>(options.batch * window.size()) / window_time;
+    const double loss = optimize(learner, batch, step, lr, options, device);
+    timer.end_step();
     const double epoch = static_cast<double>((step + 1) * options.batch) / static_cast<double>(per_epoch);
     ++step;
-    log.add(step, epoch, loss, lr, pairs_per_s, window_wait / window_time, resumed.elapsed_seconds + seconds_since(started));
+    log.add(step, epoch, loss, lr, timer.pairs_per_second(options.batch), timer.wait_share(),
+            resumed.elapsed_seconds + timer.seconds());
 
     const bool picture_step = step % options.eval_every == 0;
     const bool stopping = g_stop_requested || (options.stop_after > 0 && step - start >= options.stop_after);
-    if (terminal || step % options.log_every == 0 || step == total || picture_step || stopping) {
-      char line[256];
-      std::snprintf(line, sizeof(line),
-                    "step %ld/%ld  epoch %.2f  loss %.4f  lr %.2e  %.1f pairs/s  data %2.0f%%  ETA %s",
-                    static_cast<long>(step), static_cast<long>(total), epoch, log.recent_loss(), lr, pairs_per_s,
-                    100 * window_wait / window_time, format_duration((total - step) * window_time / window.size()).c_str());
-      out << (terminal ? "\r" : "") << line << (terminal ? "\033[K" : "\n") << std::flush;
-    }
+    if (terminal || step % options.log_every == 0 || step == total || picture_step || stopping)
+      print_progress(out, terminal, step, total, epoch, log.recent_loss(), lr, timer, options.batch);
     if (picture_step || step == total || stopping) {
-      save(step);
-      write_png((run / ("recon_" + std::to_string(step) + ".png")).string(),
-                reconstruction_grid(model, pictures.f1, pictures.f2, pictures.masks));
+      save_run(files, learner, log, pictures, options, step, resumed.elapsed_seconds + timer.seconds());
       if (terminal) out << "\n";
     }
     if (stopping) {
       summary.interrupted = step < total;
-      out << "stopped at step " << step << " of " << total << "; " << checkpoint_path
+      out << "stopped at step " << step << " of " << total << "; " << files.checkpoint()
           << " holds it: continue with --resume\n";
       break;
     }
   }
+
   summary.last_step = step;
   const size_t window_steps = std::clamp<size_t>(static_cast<size_t>(step) / 5, 1, kSmoothing);
   summary.first_loss = log.first_loss(window_steps);
   summary.last_loss = log.recent_loss(window_steps);
-  summary.pairs_per_second = static_cast<double>(options.batch * (step - start)) / total_time;
-  summary.data_wait_share = total_wait / total_time;
+  summary.pairs_per_second = static_cast<double>(options.batch * (step - start)) / timer.total_time();
+  summary.data_wait_share = timer.total_wait_share();
   return summary;
 }
 

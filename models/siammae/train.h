@@ -21,34 +21,39 @@
 
 namespace sm {
 
+// The settings of a run. What each one means, its flag and the values it may take are in
+// TrainOptions::fields() (train.cpp); `siammae train --help` prints them.
 struct TrainOptions {
   SiamMAEConfig model = siammae_preset("tiny");
-  std::vector<std::string> data;  // roots of video folders
+  std::vector<std::string> data;
   std::string out_dir;
-  // Length: steps, or epochs (one epoch = every video once, `repeats` pairs each).
   int64_t steps = 0, epochs = 0;
   int64_t batch = 64;
-  double blr = 1.5e-4;         // base learning rate: lr = blr * batch / 256 (MAE's rule)
-  std::string warmup = "5%";   // linear warmup: a number of steps, or a percentage of them
-  double min_lr = 0;           // the cosine ends here
-  double weight_decay = 0.05;  // not applied to biases, norms and tokens
+  double blr = 1.5e-4;
+  std::string warmup = "5%";
+  double min_lr = 0;
+  double weight_decay = 0.05;
   double beta1 = 0.9, beta2 = 0.95;
-  double clip_grad = 0;        // max global gradient norm; 0 = no clipping (MAE)
-  // Frame pairs and augmentation (the paper's: gap 4-48, crop scale 0.5-1, flip, no colour).
+  double clip_grad = 0;
   int64_t gap_min = 4, gap_max = 48, repeats = 2;
   double crop_scale_min = 0.5, hflip = 0.5, color_jitter = 0;
-  int64_t workers = 2;   // loader threads
-  int64_t threads = 0;   // CPU threads for the math; 0 = the default (one per core)
+  int64_t workers = 2;
+  int64_t threads = 0;
   uint64_t seed = 0;
   std::string device = "cpu";
-  int64_t eval_every = 100;  // steps between pictures + checkpoints (and one at the end)
-  int64_t log_every = 10;    // steps between log lines when the output is not a terminal
-  int64_t stop_after = 0;    // stop after this many steps of this run (checkpoint saved); 0 = no limit
-  bool resume = false;       // continue from out_dir/checkpoint.safetensors
+  int64_t eval_every = 100;
+  int64_t log_every = 10;
+  int64_t stop_after = 0;
+  bool resume = false;
 
+  // One row per setting: JSON key, flag, help, allowed values.
+  static const FieldTable<TrainOptions>& fields();
+  // Every setting, and the derived "lr".
   nlohmann::json to_json() const;
-  // Keys absent from `j` keep their defaults; an unknown key is an error.
+  // Keys absent from `j` keep their defaults; an unknown key or a wrong type is an error.
   static TrainOptions from_json(const nlohmann::json& j);
+  // Throws "[train] --flag ..." naming the first setting out of range or inconsistent.
+  void validate() const;
   // The learning rate after the batch-size rule.
   double lr() const { return blr * static_cast<double>(batch) / 256.0; }
   // Warmup steps for a run of `total_steps`.
