@@ -1,43 +1,22 @@
 #include "models/siammae/pictures.h"
 
+#include <stb/stb_easy_font.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <map>
 
 namespace sm {
 
 namespace {
 
-// A 5x7 bitmap font: each glyph is seven rows of five cells, '#' drawn, rows split by '|'.
-const std::map<char, std::string>& font() {
-  static const std::map<char, std::string> glyphs{
-      {'0', ".###.|#...#|#..##|#.#.#|##..#|#...#|.###."}, {'1', "..#..|.##..|..#..|..#..|..#..|..#..|.###."},
-      {'2', ".###.|#...#|....#|...#.|..#..|.#...|#####"}, {'3', "#####|...#.|..#..|...#.|....#|#...#|.###."},
-      {'4', "...#.|..##.|.#.#.|#..#.|#####|...#.|...#."}, {'5', "#####|#....|####.|....#|....#|#...#|.###."},
-      {'6', "..##.|.#...|#....|####.|#...#|#...#|.###."}, {'7', "#####|....#|...#.|..#..|.#...|.#...|.#..."},
-      {'8', ".###.|#...#|#...#|.###.|#...#|#...#|.###."}, {'9', ".###.|#...#|#...#|.####|....#|...#.|.##.."},
-      {'a', ".....|.....|.###.|....#|.####|#...#|.####"}, {'b', "#....|#....|#.##.|##..#|#...#|#...#|####."},
-      {'c', ".....|.....|.###.|#....|#....|#...#|.###."}, {'d', "....#|....#|.##.#|#..##|#...#|#...#|.####"},
-      {'e', ".....|.....|.###.|#...#|#####|#....|.###."}, {'f', "..##.|.#..#|.#...|###..|.#...|.#...|.#..."},
-      {'g', ".....|.####|#...#|#...#|.####|....#|.###."}, {'h', "#....|#....|#.##.|##..#|#...#|#...#|#...#"},
-      {'i', "..#..|.....|.##..|..#..|..#..|..#..|.###."}, {'j', "...#.|.....|..##.|...#.|...#.|#..#.|.##.."},
-      {'k', "#....|#....|#..#.|#.#..|##...|#.#..|#..#."}, {'l', ".##..|..#..|..#..|..#..|..#..|..#..|.###."},
-      {'m', ".....|.....|##.#.|#.#.#|#.#.#|#...#|#...#"}, {'n', ".....|.....|#.##.|##..#|#...#|#...#|#...#"},
-      {'o', ".....|.....|.###.|#...#|#...#|#...#|.###."}, {'p', ".....|.....|####.|#...#|####.|#....|#...."},
-      {'q', ".....|.....|.##.#|#..##|.####|....#|....#"}, {'r', ".....|.....|#.##.|##..#|#....|#....|#...."},
-      {'s', ".....|.....|.###.|#....|.###.|....#|####."}, {'t', ".#...|.#...|###..|.#...|.#...|.#..#|..##."},
-      {'u', ".....|.....|#...#|#...#|#...#|#..##|.##.#"}, {'v', ".....|.....|#...#|#...#|#...#|.#.#.|..#.."},
-      {'w', ".....|.....|#...#|#...#|#.#.#|#.#.#|.#.#."}, {'x', ".....|.....|#...#|.#.#.|..#..|.#.#.|#...#"},
-      {'y', ".....|.....|#...#|#...#|.####|....#|.###."}, {'z', ".....|.....|#####|...#.|..#..|.#...|#####"},
-      {'.', ".....|.....|.....|.....|.....|.##..|.##.."}, {',', ".....|.....|.....|.....|.##..|..#..|.#..."},
-      {'-', ".....|.....|.....|#####|.....|.....|....."}, {'+', ".....|..#..|..#..|#####|..#..|..#..|....."},
-      {':', ".....|.##..|.##..|.....|.##..|.##..|....."}, {'%', "##...|##..#|...#.|..#..|.#...|#..##|...##"},
-      {'/', ".....|....#|...#.|..#..|.#...|#....|....."}, {'(', "...#.|..#..|.#...|.#...|.#...|..#..|...#."},
-      {')', ".#...|..#..|...#.|...#.|...#.|..#..|.#..."}, {'=', ".....|.....|#####|.....|#####|.....|....."},
-      {'_', ".....|.....|.....|.....|.....|.....|#####"},
-  };
-  return glyphs;
+// The text as stb_easy_font draws it: printable ASCII, anything else a blank (the font
+// indexes its tables by character, so others must not reach it).
+std::string printable(const std::string& text) {
+  std::string out = text;
+  for (char& c : out)
+    if (c < 32 || c > 126) c = ' ';
+  return out;
 }
 
 void set_pixel(Image& image, int64_t x, int64_t y, Rgb color) {
@@ -81,17 +60,27 @@ Image blank_image(int64_t height, int64_t width, Rgb color) {
   return image;
 }
 
-int64_t text_width(const std::string& text, int64_t scale) { return static_cast<int64_t>(text.size()) * 6 * scale; }
+int64_t text_width(const std::string& text, int64_t scale) {
+  std::string chars = printable(text);
+  return stb_easy_font_width(chars.data()) * scale;
+}
 
 void draw_text(Image& image, int64_t x, int64_t y, const std::string& text, int64_t scale, Rgb color) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    auto it = font().find(static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))));
-    if (it == font().end()) continue;
-    const std::string& glyph = it->second;  // 7 rows of 5, '|' between rows
-    for (int64_t row = 0; row < 7; ++row)
-      for (int64_t col = 0; col < 5; ++col)
-        if (glyph[row * 6 + col] == '#')
-          fill_rect(image, x + (static_cast<int64_t>(i) * 6 + col) * scale, y + row * scale, scale, scale, color);
+  // stb_easy_font builds each character from axis-aligned unit segments, returned as quads of
+  // four vertices (x, y, z as floats, then 4 colour bytes); each quad is one filled rectangle.
+  struct Vertex {
+    float x, y, z;
+    uint8_t rgba[4];
+  };
+  std::string chars = printable(text);
+  std::vector<Vertex> quads(4 * 64 * (chars.size() + 1));  // at most ~17 segments per character
+  const int count = stb_easy_font_print(0, 0, chars.data(), nullptr, quads.data(),
+                                        static_cast<int>(quads.size() * sizeof(Vertex)));
+  for (int q = 0; q < count; ++q) {
+    const Vertex* v = &quads[4 * q];  // corners: top-left, top-right, bottom-right, bottom-left
+    const auto left = static_cast<int64_t>(v[0].x), top = static_cast<int64_t>(v[0].y);
+    const auto width = static_cast<int64_t>(v[2].x) - left, height = static_cast<int64_t>(v[2].y) - top;
+    fill_rect(image, x + left * scale, y + top * scale, width * scale, height * scale, color);
   }
 }
 

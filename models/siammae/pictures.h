@@ -14,10 +14,10 @@ using Rgb = std::array<uint8_t, 3>;
 
 // A white RGB canvas.
 Image blank_image(int64_t height, int64_t width, Rgb color = {255, 255, 255});
-// Writes `text` with its top-left corner at (x, y) in a 5x7 font magnified `scale` times
-// (each character takes 6 x 8 cells). Characters outside the font (digits, a-z, A-Z shown as
-// lower case, and . , - + : % / ( ) = _ space) are drawn as blanks; whatever falls outside the
-// image is clipped.
+// Writes `text` with its top-left corner at (x, y) in stb_easy_font's small bitmap font
+// (stb_easy_font.h, from libstb-dev), magnified `scale` times: about 7 cells tall, 4-7 wide per
+// character. Characters other than printable ASCII are drawn as blanks; whatever falls outside
+// the image is clipped.
 void draw_text(Image& image, int64_t x, int64_t y, const std::string& text, int64_t scale = 1, Rgb color = {0, 0, 0});
 int64_t text_width(const std::string& text, int64_t scale = 1);
 // A straight line (Bresenham), clipped to the image.
