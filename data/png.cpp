@@ -2,21 +2,17 @@
 // them to colours). A PNG file is an 8-byte signature, then chunks: 4-byte big-endian length,
 // 4-byte type, data, CRC-32 of type + data. IHDR gives the size and pixel format, PLTE the
 // palette, the IDAT chunks together one zlib stream of rows, each row a filter byte followed
-// by the packed pixels, and IEND ends the file (https://www.w3.org/TR/png/).
-#include <stb/stb_image.h>
+// by the packed pixels, and IEND ends the file (https://www.w3.org/TR/png/). zlib does the
+// compression and the checksums; this file does the chunks, the filters and the bit packing.
+#include <zlib.h>
 
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 
+#include "data/deflate.h"
 #include "data/files.h"
 #include "data/image.h"
-
-// Debian's libstb exports stb_image_write's zlib compressor, but its header declares it only
-// inside the implementation section, so it is declared here. The result is freed with free().
-extern "C" unsigned char* stbi_zlib_compress(unsigned char* data, int data_len, int* out_len, int quality);
 
 namespace sm {
 
@@ -92,20 +88,7 @@ void unfilter(uint8_t* raw, int64_t height, int64_t stride, const std::string& n
 
 }  // namespace
 
-uint32_t png_crc32(const uint8_t* data, size_t size) {
-  static const auto table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t n = 0; n < 256; ++n) {
-      uint32_t c = n;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[n] = c;
-    }
-    return t;
-  }();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
-}
+uint32_t png_crc32(const uint8_t* data, size_t size) { return static_cast<uint32_t>(crc32_z(0, data, size)); }
 
 IndexedImage decode_indexed_png(const std::vector<uint8_t>& bytes, const std::string& name) {
   const std::string op = "read_indexed_png";
@@ -139,15 +122,11 @@ IndexedImage decode_indexed_png(const std::vector<uint8_t>& bytes, const std::st
   const int64_t expected = header.height * (stride + 1);
   check(expected <= INT_MAX && compressed.size() <= INT_MAX, op, name, " is too large (", header.height, "x",
         header.width, ")");
-  int inflated_size = 0;
-  std::unique_ptr<char, void (*)(void*)> inflated(
-      stbi_zlib_decode_malloc_guesssize_headerflag(reinterpret_cast<const char*>(compressed.data()),
-                                                   static_cast<int>(compressed.size()), static_cast<int>(expected),
-                                                   &inflated_size, 1),
-      std::free);
-  check(inflated != nullptr && inflated_size >= expected, op, name, " is corrupt (its pixel data inflates to ",
-        inflated ? inflated_size : 0, " bytes, a ", header.height, "x", header.width, " image needs ", expected, ")");
-  auto* raw = reinterpret_cast<uint8_t*>(inflated.get());
+  std::vector<uint8_t> inflated;
+  const bool ok = zlib_inflate(compressed.data(), compressed.size(), static_cast<size_t>(expected), inflated);
+  check(ok && static_cast<int64_t>(inflated.size()) == expected, op, name, " is corrupt (its pixel data inflates to ",
+        inflated.size(), " bytes, a ", header.height, "x", header.width, " image needs ", expected, ")");
+  uint8_t* raw = inflated.data();
   unfilter(raw, header.height, stride, name, op);
 
   IndexedImage image{header.height, header.width, std::vector<uint8_t>(header.height * header.width), palette};
@@ -208,11 +187,6 @@ std::vector<uint8_t> encode_indexed_png(const IndexedImage& image, const Indexed
       raw.push_back(static_cast<uint8_t>(row[i] - predict(options.filter, a, b, c)));
     }
   }
-  int compressed_size = 0;
-  std::unique_ptr<unsigned char, void (*)(void*)> compressed(
-      stbi_zlib_compress(raw.data(), static_cast<int>(raw.size()), &compressed_size, 8), std::free);
-  check(compressed != nullptr, op, "zlib compression failed");
-
   std::vector<uint8_t> header;
   put_u32(header, static_cast<uint32_t>(image.width));
   put_u32(header, static_cast<uint32_t>(image.height));
@@ -223,7 +197,7 @@ std::vector<uint8_t> encode_indexed_png(const IndexedImage& image, const Indexed
   std::vector<uint8_t> out(kSignature, kSignature + 8);
   put_chunk(out, "IHDR", header);
   if (!grey) put_chunk(out, "PLTE", palette);
-  put_chunk(out, "IDAT", std::vector<uint8_t>(compressed.get(), compressed.get() + compressed_size));
+  put_chunk(out, "IDAT", zlib_compress(raw));
   put_chunk(out, "IEND", {});
   return out;
 }

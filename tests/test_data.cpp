@@ -15,6 +15,7 @@
 
 #include "autograd/functions.h"
 #include "data/davis.h"
+#include "data/deflate.h"
 #include "data/files.h"
 #include "data/loader.h"
 #include "data/pairs.h"
@@ -254,6 +255,22 @@ TEST_CASE("indexed PNG round-trips at every bit depth and row filter, and stb ag
                    encode_indexed_png({1, 1, {9}, davis_palette()}, {2, 0});
                  }),
                  "index 9 does not fit in 2 bits"));
+}
+
+TEST_CASE("zlib streams: a round trip, a cap on the output, truncated and corrupt input") {
+  std::vector<uint8_t> bytes(300000);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7 % 251);
+  const std::vector<uint8_t> packed = zlib_compress(bytes);
+  std::vector<uint8_t> out;
+  CHECK(zlib_inflate(packed.data(), packed.size(), bytes.size() + 1, out));
+  CHECK(out == bytes);
+  CHECK(zlib_inflate(packed.data(), packed.size(), 1000, out));  // stops at the cap
+  CHECK(out == std::vector<uint8_t>(bytes.begin(), bytes.begin() + 1000));
+  CHECK_FALSE(zlib_inflate(packed.data(), packed.size() / 2, bytes.size(), out));  // input ends early
+  std::vector<uint8_t> corrupt = packed;
+  corrupt[0] ^= 0xFF;  // the header
+  CHECK_FALSE(zlib_inflate(corrupt.data(), corrupt.size(), bytes.size(), out));
+  CHECK_FALSE(zlib_inflate(nullptr, 0, 10, out));
 }
 
 TEST_CASE("bad indexed PNGs: each message names the file and the problem") {

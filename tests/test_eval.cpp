@@ -13,6 +13,7 @@
 
 #include "autograd/autograd.h"
 #include "data/davis.h"
+#include "data/deflate.h"
 #include "data/files.h"
 #include "eval/davis_eval.h"
 #include "eval/features.h"
@@ -22,10 +23,6 @@
 #include "eval/propagation.h"
 #include "eval/vip.h"
 #include "tests/fixtures.h"
-
-// libstb's deflate encoder (defined with stb_image_write's implementation, declared there only
-// privately): the MAT-file writer below compresses with it, as MATLAB's -v7 files are.
-extern "C" unsigned char* stbi_zlib_compress(unsigned char* data, int data_len, int* out_len, int quality);
 
 using namespace sm;
 using namespace sm::test;
@@ -482,11 +479,8 @@ void write_mat(const std::string& path, const std::vector<MatVariable>& variable
   out[124] = 0x00, out[125] = 0x01, out[126] = 'I', out[127] = 'M';
   for (const MatVariable& v : variables) {
     Bytes matrix = matrix_element(v);
-    if (compress) {
-      int size = 0;
-      unsigned char* z = stbi_zlib_compress(matrix.data(), static_cast<int>(matrix.size()), &size, 8);
-      Bytes packed(z, z + size);
-      std::free(z);
+    if (compress) {  // as MATLAB's -v7 files are
+      const Bytes packed = zlib_compress(matrix);
       put<uint32_t>(out, 15);
       put<uint32_t>(out, static_cast<uint32_t>(packed.size()));
       matrix = packed;  // compressed elements are not padded
