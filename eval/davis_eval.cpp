@@ -1,12 +1,11 @@
 #include "eval/davis_eval.h"
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
-#include <iostream>
 
 #include "data/davis.h"
 #include "data/files.h"
+#include "eval/progress.h"
 
 namespace sm {
 
@@ -60,11 +59,27 @@ void write_overlays(const std::string& out, const DavisSequence& sequence, const
   write_jpeg((fs::path(out) / "overlays" / (sequence.name + ".jpg")).string(), make_grid(strip));
 }
 
+// Frames of all the sequences: the units of the progress line.
+int64_t count_frames(const std::vector<DavisSequence>& sequences) {
+  int64_t frames = 0;
+  for (const DavisSequence& sequence : sequences) frames += static_cast<int64_t>(sequence.frame_paths.size());
+  return frames;
+}
+
+// "sequence 2/8 blackswan"
+std::string sequence_label(const std::vector<DavisSequence>& sequences, size_t index) {
+  return "sequence " + std::to_string(index + 1) + "/" + std::to_string(sequences.size()) + " " + sequences[index].name;
+}
+
 }  // namespace
 
 DavisSummary evaluate_davis(const std::string& results, const DavisEvalOptions& options) {
+  const std::vector<DavisSequence> sequences = selected_sequences(options);
+  WorkProgress progress("score", count_frames(sequences), "frames", options.progress);
   std::vector<ObjectScores> scores;
-  for (const DavisSequence& sequence : selected_sequences(options)) {
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    const DavisSequence& sequence = sequences[s];
+    progress.start_item(sequence_label(sequences, s));
     const std::vector<LabelMap> truth = annotations(sequence);
     std::vector<LabelMap> predicted(truth.size());
     for (size_t t = 1; t + 1 < truth.size(); ++t) {
@@ -77,15 +92,21 @@ DavisSummary evaluate_davis(const std::string& results, const DavisEvalOptions& 
     }
     for (ObjectScores& object : score_davis_sequence(sequence.name, truth, predicted, options.bound_th))
       scores.push_back(std::move(object));
+    progress.advance(static_cast<int64_t>(truth.size()));
+    progress.finish_item(std::to_string(truth.size()) + " frames scored");
   }
+  progress.finish();
   return summarize_davis(scores);
 }
 
 DavisSummary propagate_davis(FrameFeatures* features, const DavisPropagateOptions& options) {
   check(!options.out.empty(), "davis", "no output folder given");
   const Palette palette = davis_palette();
-  for (const DavisSequence& sequence : selected_sequences(options.dataset)) {
-    const auto start = std::chrono::steady_clock::now();
+  const std::vector<DavisSequence> sequences = selected_sequences(options.dataset);
+  WorkProgress progress("propagate", count_frames(sequences), "frames", options.progress);
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    const DavisSequence& sequence = sequences[s];
+    progress.start_item(sequence_label(sequences, s));
     LabelMap first = label_map_of(read_first_mask(sequence));
     for (uint8_t& v : first.labels) v = v == 255 ? 0 : v;  // void is not propagated
     const int64_t num_labels = first.max_label() + 1;       // background and objects 1..max
@@ -96,18 +117,21 @@ DavisSummary propagate_davis(FrameFeatures* features, const DavisPropagateOption
                       [&](int64_t h, int64_t w) { return downsample_labels(first, num_labels, h, w); },
                       [&](int64_t t, const Tensor& labels) {
                         if (t > 0) predicted[t] = upsample_argmax(labels, first.height, first.width);
+                        progress.advance();
                       });
+    } else {
+      progress.advance(static_cast<int64_t>(predicted.size()));
     }
     for (size_t t = 0; t < predicted.size(); ++t)
       write_indexed_png(result_path(options.out, sequence.name, sequence.frame_paths[t]),
                         indexed_image_of(predicted[t], palette));
     if (options.overlay) write_overlays(options.out, sequence, predicted);
-    if (options.progress)
-      std::cerr << "[propagate] " << sequence.name << ": " << predicted.size() << " frames, "
-                << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s ("
-                << (features ? features->name() : "identity") << ")\n";
+    progress.finish_item(std::to_string(predicted.size()) + " frames");
   }
-  const DavisSummary summary = evaluate_davis(options.out, options.dataset);
+  progress.finish();
+  DavisEvalOptions scoring = options.dataset;
+  scoring.progress = options.progress;
+  const DavisSummary summary = evaluate_davis(options.out, scoring);
   write_davis_csv(summary, options.out, options.dataset.split);
   return summary;
 }

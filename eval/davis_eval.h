@@ -18,6 +18,7 @@ struct DavisEvalOptions {
   std::string resolution = "480p";
   std::vector<std::string> sequences{};  // only these; empty: the whole split
   double bound_th = 0.008;               // F's boundary tolerance (fraction of the diagonal, or pixels if >= 1)
+  bool progress = false;                 // scoring: a progress line and one line per sequence on stderr
 };
 
 // Scores results/<seq>/<frame>.png (palette indices = object ids, the size of the annotations)
@@ -32,7 +33,7 @@ struct DavisPropagateOptions {
   FrameOptions frames{};             // --size
   PropagationOptions propagation{};  // --topk, --queue, --radius, --temperature, --window (DAVIS defaults)
   bool overlay = false;              // --overlay: <out>/overlays/<seq>/<frame>.jpg and a strip <out>/overlays/<seq>.jpg
-  bool progress = true;              // one line per sequence on stderr
+  bool progress = true;              // a progress line and one line per sequence on stderr (scoring too)
 };
 
 // Propagates every selected sequence's first mask with `features` (nullptr: the identity

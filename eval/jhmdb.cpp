@@ -1,14 +1,13 @@
 #include "eval/jhmdb.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <iostream>
 
 #include "autograd/functions.h"
 #include "data/files.h"
 #include "eval/mat_file.h"
+#include "eval/progress.h"
 
 namespace sm {
 
@@ -74,26 +73,50 @@ Pose heatmap_keypoints(const Tensor& heatmaps, int64_t topk) {
   return pose;
 }
 
-PckMeter propagate_jhmdb(FrameFeatures& features, const JhmdbOptions& options) {
-  PckMeter meter;
+namespace {
+
+// One video of the list: its frames (as many as it has annotated poses) and those poses.
+struct JhmdbVideo {
+  std::string folder;
+  std::vector<std::string> frames;
+  std::vector<Pose> truth;
+};
+
+std::vector<JhmdbVideo> jhmdb_videos(const JhmdbOptions& options) {
+  std::vector<JhmdbVideo> videos;
   for (const std::vector<std::string>& row : read_list_file(options.list)) {
     check(row.size() == 2, "jhmdb", options.list, ": expected a frame folder and a .mat file per line");
     const bool mat_first = row[0].ends_with(".mat");
-    const std::string mat = resolve_path(options.root, row[mat_first ? 0 : 1]);
-    const std::string folder = resolve_path(options.root, row[mat_first ? 1 : 0]);
-    const auto start = std::chrono::steady_clock::now();
-    const std::vector<Pose> truth = read_jhmdb_joints(mat);
-    std::vector<std::string> frames;
-    for (const std::string& f : list_frame_files(folder)) frames.push_back((fs::path(folder) / f).string());
-    frames.resize(std::min(frames.size(), truth.size()));
-    check(!frames.empty(), "jhmdb", folder, ": no frames");
-    const ImageSize image = read_image_size(frames[0]);
-    std::vector<Pose> predicted(frames.size());
+    JhmdbVideo video;
+    video.folder = resolve_path(options.root, row[mat_first ? 1 : 0]);
+    video.truth = read_jhmdb_joints(resolve_path(options.root, row[mat_first ? 0 : 1]));
+    for (const std::string& f : list_frame_files(video.folder)) video.frames.push_back((fs::path(video.folder) / f).string());
+    video.frames.resize(std::min(video.frames.size(), video.truth.size()));
+    video.truth.resize(video.frames.size());
+    check(!video.frames.empty(), "jhmdb", video.folder, ": no frames");
+    videos.push_back(std::move(video));
+  }
+  return videos;
+}
+
+}  // namespace
+
+PckMeter propagate_jhmdb(FrameFeatures& features, const JhmdbOptions& options) {
+  const std::vector<JhmdbVideo> videos = jhmdb_videos(options);
+  int64_t total = 0;
+  for (const JhmdbVideo& video : videos) total += static_cast<int64_t>(video.frames.size());
+  WorkProgress progress("propagate-jhmdb", total, "frames", options.progress);
+  PckMeter meter;
+  for (size_t v = 0; v < videos.size(); ++v) {
+    const JhmdbVideo& video = videos[v];
+    progress.start_item("video " + std::to_string(v + 1) + "/" + std::to_string(videos.size()) + " " + video.folder);
+    const ImageSize image = read_image_size(video.frames[0]);
+    std::vector<Pose> predicted(video.frames.size());
     int64_t grid_h = 0, grid_w = 0;
-    propagate_video(features, frames, options.frames, options.propagation,
+    propagate_video(features, video.frames, options.frames, options.propagation,
                     [&](int64_t h, int64_t w) {
                       grid_h = h, grid_w = w;
-                      Pose on_grid = truth[0];  // pixels -> grid cells
+                      Pose on_grid = video.truth[0];  // pixels -> grid cells
                       for (Keypoint& p : on_grid) p.x *= static_cast<double>(w) / image.width, p.y *= static_cast<double>(h) / image.height;
                       return joint_heatmaps(on_grid, h, w, options.sigma);
                     },
@@ -101,12 +124,12 @@ PckMeter propagate_jhmdb(FrameFeatures& features, const JhmdbOptions& options) {
                       predicted[t] = heatmap_keypoints(heatmaps, options.pose_topk);  // grid cells -> pixels
                       for (Keypoint& p : predicted[t])
                         if (p.valid) p.x *= static_cast<double>(image.width) / grid_w, p.y *= static_cast<double>(image.height) / grid_h;
+                      progress.advance();
                     });
-    meter.add_video(predicted, std::vector<Pose>(truth.begin(), truth.begin() + frames.size()));
-    if (options.progress)
-      std::cerr << "[propagate-jhmdb] " << folder << ": " << frames.size() << " frames, "
-                << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
+    meter.add_video(predicted, video.truth);
+    progress.finish_item(std::to_string(video.frames.size()) + " frames");
   }
+  progress.finish();
   return meter;
 }
 

@@ -35,7 +35,7 @@ struct JhmdbOptions {
   PropagationOptions propagation = PropagationOptions::jhmdb();
   double sigma = 0.5;     // heatmap sigma, in grid cells
   int64_t pose_topk = 5;  // cells averaged per joint (videowalk's process_pose defaults to 3)
-  bool progress = true;   // one line per video on stderr
+  bool progress = true;   // a progress line and one line per video on stderr
 };
 
 // Propagates every listed video's first-frame pose and accumulates PCK over all of them

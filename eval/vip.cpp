@@ -1,10 +1,9 @@
 #include "eval/vip.h"
 
-#include <chrono>
 #include <filesystem>
-#include <iostream>
 
 #include "data/files.h"
+#include "eval/progress.h"
 
 namespace sm {
 
@@ -63,9 +62,18 @@ ConfusionMatrix evaluate_vip(const std::string& results, const VipOptions& optio
 
 ConfusionMatrix propagate_vip(FrameFeatures& features, const VipOptions& options) {
   check(!options.out.empty(), "vip", "no output folder given");
-  for (const VipVideo& video : vip_videos(options)) {
-    const auto start = std::chrono::steady_clock::now();
-    const std::vector<std::string> frames = list_frame_files(video.frame_folder);
+  const std::vector<VipVideo> videos = vip_videos(options);
+  std::vector<std::vector<std::string>> frames_of;  // each video's frame files
+  int64_t total = 0;
+  for (const VipVideo& video : videos) {
+    frames_of.push_back(list_frame_files(video.frame_folder));
+    total += static_cast<int64_t>(frames_of.back().size());
+  }
+  WorkProgress progress("propagate-vip", total, "frames", options.progress);
+  for (size_t v = 0; v < videos.size(); ++v) {
+    const VipVideo& video = videos[v];
+    const std::vector<std::string>& frames = frames_of[v];
+    progress.start_item("video " + std::to_string(v + 1) + "/" + std::to_string(videos.size()) + " " + video.name);
     check(!frames.empty() && fs::exists(label_path(video, frames[0])), "vip", "video ", video.name,
           ": the first frame needs an annotation ", frames.empty() ? video.label_folder : label_path(video, frames[0]));
     const LabelMap first = read_label_map(label_path(video, frames[0]));
@@ -77,11 +85,11 @@ ConfusionMatrix propagate_vip(FrameFeatures& features, const VipOptions& options
                     [&](int64_t t, const Tensor& labels) {
                       const LabelMap predicted = t == 0 ? first : upsample_argmax(labels, first.height, first.width);
                       write_indexed_png(result_path(options.out, video, frames[t]), indexed_image_of(predicted, {}));
+                      progress.advance();
                     });
-    if (options.progress)
-      std::cerr << "[propagate-vip] " << video.name << ": " << frames.size() << " frames, "
-                << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
+    progress.finish_item(std::to_string(frames.size()) + " frames");
   }
+  progress.finish();
   return evaluate_vip(options.out, options);
 }
 

@@ -22,7 +22,7 @@ struct VipOptions {
   FrameOptions frames{};  // short side 480 (CropMAE: long side 880)
   PropagationOptions propagation = PropagationOptions::vip();
   int64_t num_classes = 20;
-  bool progress = true;  // one line per video on stderr
+  bool progress = true;  // a progress line and one line per video on stderr
 };
 
 struct VipVideo {

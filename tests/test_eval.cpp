@@ -20,6 +20,7 @@
 #include "eval/jhmdb.h"
 #include "eval/mat_file.h"
 #include "eval/metrics.h"
+#include "eval/progress.h"
 #include "eval/propagation.h"
 #include "eval/vip.h"
 #include "tests/fixtures.h"
@@ -720,4 +721,59 @@ TEST_CASE("JHMDB files: MAT joints, both list orders, a static video keeps its p
     CHECK(meter.pck(0.2) == 100.0);
     CHECK(meter.num_joints() == 15);
   }
+}
+
+// ---------------------------------------------------------------- progress
+
+TEST_CASE("progress: redrawn in place on a terminal, plain periodic lines elsewhere") {
+  CHECK(format_duration(65) == "1m05s");
+  CHECK(format_duration(3 * 3600 + 7 * 60 + 59) == "3h07m");
+  CHECK(format_duration(-1) == "0m00s");
+  std::ostringstream text;
+  CHECK_FALSE(is_terminal(text));  // only std::cout or std::cerr on a terminal
+
+  // A terminal: every advance redraws the one line; an item's summary goes above it.
+  std::ostringstream screen;
+  WorkProgress shown("propagate", 10, "frames", &screen, /*terminal=*/true);
+  shown.start_item("sequence 1/2 blackswan");
+  shown.advance(4);
+  CHECK(shown.line().starts_with("[propagate] 4/10 frames  "));
+  CHECK(shown.line().ends_with("  sequence 1/2 blackswan"));
+  CHECK(shown.line().find(" frames/s  ETA ") != std::string::npos);
+  shown.finish_item("4 frames");
+  shown.advance(6);
+  shown.finish();
+  const std::string drawn = screen.str();
+  CHECK(drawn.starts_with("\r[propagate] 4/10 frames"));
+  CHECK(drawn.find("\033[K\r\033[K[propagate] sequence 1/2 blackswan: 4 frames, ") != std::string::npos);
+  CHECK(drawn.find("\r[propagate] 10/10 frames") != std::string::npos);
+  CHECK(drawn.ends_with("\033[K\n"));
+
+  // Not a terminal: lines at most every interval (here: every advance), no control characters.
+  std::ostringstream log;
+  WorkProgress plain("score", 3, "frames", &log, /*terminal=*/false, /*interval_seconds=*/0);
+  plain.start_item("sequence 1/1 dog");
+  plain.advance();
+  plain.advance(2);
+  plain.finish_item("3 frames scored");
+  plain.finish();
+  std::istringstream lines(log.str());
+  std::vector<std::string> printed;
+  for (std::string line; std::getline(lines, line);) printed.push_back(line);
+  REQUIRE(printed.size() == 3);
+  CHECK(printed[0].starts_with("[score] 1/3 frames"));
+  CHECK(printed[1].starts_with("[score] 3/3 frames"));
+  CHECK(printed[2].starts_with("[score] sequence 1/1 dog: 3 frames scored, "));
+  CHECK(log.str().find('\r') == std::string::npos);
+
+  // A long interval: no line until the item ends; silent without a stream.
+  std::ostringstream quiet_log;
+  WorkProgress sparse("score", 3, "frames", &quiet_log, false, 3600);
+  sparse.advance(3);
+  CHECK(quiet_log.str().empty());
+  WorkProgress silent("score", 3, "frames", nullptr, true);
+  silent.advance(3);
+  silent.finish_item("done");
+  silent.finish();
+  CHECK(silent.done() == 3);
 }

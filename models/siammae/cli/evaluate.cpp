@@ -137,7 +137,8 @@ int eval_davis(int argc, char** argv) {
   flags.add_required("results", "the results folder to score (only read)")
       .add("out", "", "folder for the two CSV files (default: --results)");
   if (!flags.parse(argc, argv, 2)) return 0;
-  const DavisEvalOptions dataset = davis_dataset_from(flags);
+  DavisEvalOptions dataset = davis_dataset_from(flags);
+  dataset.progress = true;
   const DavisSummary summary = evaluate_davis(flags.text("results"), dataset);
   const std::string csv_folder = flags.given("out") ? flags.text("out") : flags.text("results");
   write_davis_csv(summary, csv_folder, dataset.split);
