@@ -151,8 +151,15 @@ Tensor VisionTransformer::patch_positions(int64_t grid_h, int64_t grid_w) const 
   Tensor table = pos_embed.narrow(1, 1, config.num_patches());  // (1, g*g, D)
   if (grid_h == config.grid() && grid_w == config.grid()) return table;
   const int64_t g = config.grid(), d = config.dim;
+  BicubicOptions resize;
+  if (config.position_resize == PositionResize::Dino) {
+    // DINO adds 0.1 to the target grid "to avoid floating point error" and passes scale factors.
+    resize.scale_h = (static_cast<double>(grid_h) + 0.1) / static_cast<double>(g);
+    resize.scale_w = (static_cast<double>(grid_w) + 0.1) / static_cast<double>(g);
+  }
+  resize.antialias = config.position_resize == PositionResize::Timm;
   Tensor grid = table.reshape({g, g, d}).permute({2, 0, 1}).to(Device::CPU);          // (D, g, g)
-  Tensor resized = resize_bicubic(grid.contiguous(), grid_h, grid_w);                  // (D, h, w)
+  Tensor resized = resize_bicubic(grid.contiguous(), grid_h, grid_w, resize);          // (D, h, w)
   return resized.permute({1, 2, 0}).reshape({1, grid_h * grid_w, d}).to(pos_embed.device());
 }
 
@@ -166,42 +173,75 @@ Tensor VisionTransformer::patch_features(const Tensor& images) const {
   return out.narrow(1, 1, h * w).reshape({b, h, w, config.dim});
 }
 
-Tensor resize_bicubic(const Tensor& chw, int64_t out_h, int64_t out_w) {
+namespace {
+
+// Keys' cubic convolution kernel with parameter a (PyTorch: -0.75; PIL and antialiasing: -0.5).
+double cubic_weight(double x, double a) {
+  x = std::abs(x);
+  if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+  return 0;
+}
+
+// The input pixels one output pixel reads along an axis, with their weights.
+struct Taps {
+  std::vector<int64_t> index;
+  std::vector<double> weight;
+};
+
+// Each output pixel's taps along an axis of in_size -> out_size pixels. `scale` is the
+// interpolate scale_factor, 0 when it follows from the sizes.
+std::vector<Taps> bicubic_taps(int64_t out_size, int64_t in_size, double scale, bool antialias) {
+  const double step = scale > 0 ? 1.0 / scale : static_cast<double>(in_size) / static_cast<double>(out_size);
+  std::vector<Taps> taps(out_size);
+  for (int64_t o = 0; o < out_size; ++o) {
+    Taps& t = taps[o];
+    if (!antialias) {  // four taps around the source position, clamped to the edge
+      const double source = (static_cast<double>(o) + 0.5) * step - 0.5;
+      const double base = std::floor(source), frac = source - base;
+      for (int k = 0; k < 4; ++k) {
+        t.index.push_back(std::clamp<int64_t>(static_cast<int64_t>(base) - 1 + k, 0, in_size - 1));
+        t.weight.push_back(cubic_weight(frac - static_cast<double>(k - 1), -0.75));
+      }
+      continue;
+    }
+    // PIL's filter: when shrinking, the kernel widens to cover every input pixel the output covers.
+    const double stretch = std::max(step, 1.0), support = 2 * stretch, centre = (static_cast<double>(o) + 0.5) * step;
+    const double inverse_stretch = 1.0 / stretch;
+    const int64_t first = std::max<int64_t>(static_cast<int64_t>(centre - support + 0.5), 0);
+    const int64_t last = std::min<int64_t>(static_cast<int64_t>(centre + support + 0.5), in_size);
+    double total = 0;
+    for (int64_t i = first; i < last; ++i) {
+      t.index.push_back(i);
+      t.weight.push_back(cubic_weight((static_cast<double>(i) - centre + 0.5) * inverse_stretch, -0.5));
+      total += t.weight.back();
+    }
+    if (total != 0)
+      for (double& w : t.weight) w /= total;
+  }
+  return taps;
+}
+
+}  // namespace
+
+Tensor resize_bicubic(const Tensor& chw, int64_t out_h, int64_t out_w, const BicubicOptions& options) {
   check(chw.dim() == 3 && out_h > 0 && out_w > 0, "resize_bicubic", "needs (C, H, W) and a positive size, got ",
         fmt(chw.shape()), " to ", out_h, "x", out_w);
+  check(options.scale_h >= 0 && options.scale_w >= 0, "resize_bicubic", "scale factors must not be negative, got ",
+        options.scale_h, " and ", options.scale_w);
   const int64_t c = chw.size(0), in_h = chw.size(1), in_w = chw.size(2);
-  // For each output coordinate: the four source taps (clamped to the edge) and their weights.
-  struct Taps {
-    int64_t index[4];
-    double weight[4];
-  };
-  auto taps_for = [](int64_t out_size, int64_t in_size) {
-    const double a = -0.75, scale = static_cast<double>(in_size) / static_cast<double>(out_size);
-    auto near = [a](double x) { return ((a + 2) * x - (a + 3)) * x * x + 1; };           // |x| <= 1
-    auto far = [a](double x) { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a; };     // 1 < |x| < 2
-    std::vector<Taps> taps(out_size);
-    for (int64_t o = 0; o < out_size; ++o) {
-      const double source = (static_cast<double>(o) + 0.5) * scale - 0.5;
-      const double base = std::floor(source), t = source - base;
-      const double weights[4] = {far(t + 1), near(t), near(1 - t), far(2 - t)};
-      for (int k = 0; k < 4; ++k) {
-        taps[o].index[k] = std::clamp<int64_t>(static_cast<int64_t>(base) - 1 + k, 0, in_size - 1);
-        taps[o].weight[k] = weights[k];
-      }
-    }
-    return taps;
-  };
-  const std::vector<Taps> rows = taps_for(out_h, in_h), cols = taps_for(out_w, in_w);
+  const std::vector<Taps> rows = bicubic_taps(out_h, in_h, options.scale_h, options.antialias);
+  const std::vector<Taps> cols = bicubic_taps(out_w, in_w, options.scale_w, options.antialias);
   const std::vector<double> in = chw.to(Device::CPU).to_vector<double>();
   std::vector<double> out(c * out_h * out_w);
   for (int64_t ch = 0; ch < c; ++ch)
     for (int64_t y = 0; y < out_h; ++y)
       for (int64_t x = 0; x < out_w; ++x) {
+        const Taps &row = rows[y], &col = cols[x];
         double sum = 0;
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j)
-            sum += rows[y].weight[i] * cols[x].weight[j] *
-                   in[(ch * in_h + rows[y].index[i]) * in_w + cols[x].index[j]];
+        for (size_t i = 0; i < row.index.size(); ++i)
+          for (size_t j = 0; j < col.index.size(); ++j)
+            sum += row.weight[i] * col.weight[j] * in[(ch * in_h + row.index[i]) * in_w + col.index[j]];
         out[(ch * out_h + y) * out_w + x] = sum;
       }
   return from_vector(out, {c, out_h, out_w}, {.dtype = chw.dtype()});

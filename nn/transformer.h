@@ -89,15 +89,32 @@ class PatchEmbed : public Module {
 // with w_k = 1 / 10000^(k / (dim/4)).
 Tensor sincos_2d_table(int64_t dim, int64_t grid_h, int64_t grid_w, bool with_cls);
 
+// The other arguments of torch.nn.functional.interpolate(mode="bicubic", align_corners=False).
+struct BicubicOptions {
+  // scale_factor=(scale_h, scale_w): output pixel o samples the input at (o + 0.5) / scale - 0.5
+  // rather than at (o + 0.5) * in / out - 0.5; 0 means "from the sizes".
+  double scale_h = 0, scale_w = 0;
+  // antialias=True: PIL's cubic (a = -0.5), stretched over all the input pixels an output pixel
+  // covers when shrinking; taps outside the image are dropped and the weights renormalized.
+  bool antialias = false;
+};
+
 // Bicubic resize of (C, H, W) to (C, out_h, out_w) as torch.nn.functional.interpolate(mode=
 // "bicubic", align_corners=False): half-pixel centres, Keys' cubic with a = -0.75, edge
 // pixels repeated. No autograd; float32 or float64 on the CPU.
-Tensor resize_bicubic(const Tensor& chw, int64_t out_h, int64_t out_w);
+Tensor resize_bicubic(const Tensor& chw, int64_t out_h, int64_t out_w, const BicubicOptions& options = {});
 
 // MAE's init, by parameter name: xavier_uniform for every weight matrix (a Conv2d patch weight
 // (D, C, p, p) seen as the matrix (D, C*p*p)), zero biases, LayerNorm weights 1, and any
 // parameter named "*token" (cls_token, mask_token) ~ N(0, 0.02).
 void init_mae_weights(const Module& module, Generator* gen = nullptr);
+
+// How a ViT resizes its position table to another grid, as each codebase does it:
+enum class PositionResize {
+  Bicubic,  // interpolate(size=(h, w), mode="bicubic"): MAE's interpolate_pos_embed, and this library
+  Dino,     // interpolate(scale_factor=((h + 0.1) / g, (w + 0.1) / g), mode="bicubic"): DINO's
+  Timm,     // interpolate(size=(h, w), mode="bicubic", antialias=True): timm's resample_abs_pos_embed
+};
 
 struct ViTConfig {
   int64_t image_size = 224, patch_size = 16, in_chans = 3;
@@ -105,6 +122,7 @@ struct ViTConfig {
   double mlp_ratio = 4.0;
   bool qkv_bias = true;
   double eps = 1e-6;
+  PositionResize position_resize = PositionResize::Bicubic;  // for images of another size
   int64_t grid() const { return image_size / patch_size; }
   int64_t num_patches() const { return grid() * grid(); }
 };
@@ -125,8 +143,8 @@ class VisionTransformer : public Module {
   // CLS (with its position) prepended to `tokens` (B, n, D), then blocks and norm.
   Tensor forward_tokens(const Tensor& tokens) const;
   // Patch features of images of any size (multiples of the patch size): the position table is
-  // resized bicubically from the training grid to the images' grid, as DINO does for
-  // evaluation. (B, C, H, W) -> (B, H/p, W/p, D), after the final norm, CLS dropped.
+  // resized bicubically from the training grid to the images' grid (config.position_resize), as
+  // DINO does for evaluation. (B, C, H, W) -> (B, H/p, W/p, D), after the final norm, CLS dropped.
   Tensor patch_features(const Tensor& images) const;
   // The patch rows of the position table for a grid_h x grid_w grid: (1, grid_h*grid_w, D).
   Tensor patch_positions(int64_t grid_h, int64_t grid_w) const;

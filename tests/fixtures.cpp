@@ -2,7 +2,11 @@
 
 #include <unistd.h>
 
+#include <sys/wait.h>
+
+#include <array>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 
@@ -66,5 +70,15 @@ TempDir::TempDir(const std::string& name) {
 }
 
 TempDir::~TempDir() { std::filesystem::remove_all(path); }
+
+CommandResult run_command(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  check(pipe != nullptr, "run_command", "cannot run ", command);
+  std::string output;
+  std::array<char, 4096> buffer;
+  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
 
 }  // namespace sm::test

@@ -27,6 +27,13 @@ double closeness(const Tensor& actual, const Tensor& expected, double rtol, doub
 // so kernels are exercised on non-contiguous inputs.
 Tensor non_contiguous_copy(const Tensor& x);
 
+// What a shell command printed (stdout and stderr together) and its exit code.
+struct CommandResult {
+  int code;
+  std::string output;
+};
+CommandResult run_command(const std::string& command);
+
 // A fresh folder under the system's temp folder, named after `name`, the process and a
 // counter (so parallel test programs never share one); removed with everything in it.
 class TempDir {

@@ -2,8 +2,6 @@
 // check-grads on the fixture the PyTorch twin wrote.
 #include <doctest/doctest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
 
@@ -19,22 +17,10 @@ using namespace sm::test;
 
 namespace {
 
-struct Run {
-  int code;
-  std::string output;  // stdout and stderr together
-};
+using Run = CommandResult;
 
 // Runs build/siammae with `args` (already shell-quoted where needed).
-Run siammae(const std::string& args) {
-  const std::string command = std::string(SM_SIAMMAE_BIN) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+Run siammae(const std::string& args) { return run_command(std::string(SM_SIAMMAE_BIN) + " " + args); }
 
 std::string temp_path(const std::string& name) { return (std::filesystem::temp_directory_path() / name).string(); }
 

@@ -20,8 +20,11 @@ void save_checkpoint(const std::string& path, const SiamMAE& model, const Optimi
   save_safetensors(path, tensors, metadata);
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
-  SafetensorsFile file = load_safetensors(path);
+Checkpoint read_checkpoint(const std::string& path) { return read_checkpoint(load_safetensors(path), path); }
+
+bool is_siammae_checkpoint(const SafetensorsFile& file) { return file.metadata.count("config") > 0; }
+
+Checkpoint read_checkpoint(SafetensorsFile file, const std::string& path) {
   auto meta = [&](const std::string& key) -> const std::string& {
     auto it = file.metadata.find(key);
     check(it != file.metadata.end(), "checkpoint", path, " has no '", key,
@@ -48,10 +51,11 @@ Checkpoint read_checkpoint(const std::string& path) {
   return c;
 }
 
-std::unique_ptr<SiamMAE> load_model(const std::string& path) {
-  Checkpoint c = read_checkpoint(path);
-  auto model = std::make_unique<SiamMAE>(c.config);
-  load_state_dict_from(*model, c.model, path);
+std::unique_ptr<SiamMAE> load_model(const std::string& path) { return load_model(read_checkpoint(path), path); }
+
+std::unique_ptr<SiamMAE> load_model(const Checkpoint& checkpoint, const std::string& path) {
+  auto model = std::make_unique<SiamMAE>(checkpoint.config);
+  load_state_dict_from(*model, checkpoint.model, path);
   model->eval();
   return model;
 }

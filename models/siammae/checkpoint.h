@@ -9,6 +9,7 @@
 
 #include "models/siammae/model.h"
 #include "nn/optim/optimizer.h"
+#include "nn/serialization.h"
 
 namespace sm {
 
@@ -27,7 +28,12 @@ void save_checkpoint(const std::string& path, const SiamMAE& model, const Optimi
                      const nlohmann::json& train, int64_t step, double loss, double elapsed_seconds);
 // Throws naming the file when it is not a SiamMAE checkpoint (no "config" metadata).
 Checkpoint read_checkpoint(const std::string& path);
+// The same for a file already read; `path` names it in errors.
+Checkpoint read_checkpoint(SafetensorsFile file, const std::string& path);
+// True when the file carries a SiamMAE config in its metadata (written by save_checkpoint).
+bool is_siammae_checkpoint(const SafetensorsFile& file);
 // The model of a checkpoint, built from its config and loaded (strict), in eval mode.
 std::unique_ptr<SiamMAE> load_model(const std::string& path);
+std::unique_ptr<SiamMAE> load_model(const Checkpoint& checkpoint, const std::string& path);
 
 }  // namespace sm

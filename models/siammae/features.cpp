@@ -16,8 +16,19 @@ Tensor EncoderFeatures::extract(const Tensor& frame) {
   return features.squeeze(0).to(Device::CPU);
 }
 
-std::unique_ptr<EncoderFeatures> checkpoint_features(const std::string& checkpoint_path, Device device) {
-  std::shared_ptr<SiamMAE> model = load_model(checkpoint_path);
+std::unique_ptr<EncoderFeatures> checkpoint_features(const std::string& checkpoint_path, Device device,
+                                                     const VitImportOptions& vit) {
+  SafetensorsFile file = load_safetensors(checkpoint_path);
+  if (!is_siammae_checkpoint(file)) {
+    const ImportedVit imported = import_vit(file, checkpoint_path, vit);
+    std::shared_ptr<VisionTransformer> encoder = build_vit(imported);
+    encoder->to(device);
+    return std::make_unique<EncoderFeatures>(encoder, imported.summary);
+  }
+  std::shared_ptr<SiamMAE> model = load_model(read_checkpoint(std::move(file), checkpoint_path), checkpoint_path);
+  check(vit.heads == 0 || vit.heads == model->config.heads, "checkpoint", checkpoint_path, " has ", model->config.heads,
+        " heads in its config, not ", vit.heads);
+  model->config.position_resize = vit.position_resize;
   model->to(device);
   return std::make_unique<EncoderFeatures>(model, "siammae " + model->model_config.name + " (" + checkpoint_path + ")");
 }

@@ -16,7 +16,13 @@ namespace {
 
 // Flags choosing the features: a checkpoint, or one of the baselines.
 void add_feature_flags(Flags& flags, bool identity_allowed) {
-  flags.add("checkpoint", "", "a checkpoint written by siammae train: its encoder gives the features")
+  flags.add("checkpoint", "",
+            "a checkpoint written by siammae train, or any ViT encoder in safetensors (timm, DINO, MAE, ...; "
+            "tools/convert_checkpoint.py converts a .pth): its encoder gives the features")
+      .add("heads", "", "attention heads of an imported ViT (default: the standard number for its width)")
+      .add("pos-resize", "bicubic",
+           "how the position table is resized to other frame sizes: bicubic (MAE, this library), dino "
+           "(DINO's interpolate_pos_encoding) or timm (antialiased)")
       .add("features", "",
            std::string("a baseline instead of --checkpoint: pixels (raw RGB patches), random (an untrained "
                        "encoder)") +
@@ -63,14 +69,20 @@ template <typename Options> void read_propagation_flags(const Flags& flags, Opti
 }
 
 // The features the flags ask for; nullptr for the identity baseline.
-std::unique_ptr<FrameFeatures> features_from(const Flags& flags) {
+std::unique_ptr<FrameFeatures> chosen_features(const Flags& flags) {
   const bool has_checkpoint = flags.given("checkpoint"), has_baseline = flags.given("features");
   check(has_checkpoint != has_baseline, flags.command(), "give either --checkpoint or --features (see siammae ",
         flags.command(), " --help)");
   const std::string device_text = flags.text("device");
   check(device_text == "cpu" || device_text == "cuda", flags.command(), "--device must be cpu or cuda");
   const Device device = device_text == "cuda" ? Device::CUDA : Device::CPU;
-  if (has_checkpoint) return checkpoint_features(flags.text("checkpoint"), device);
+  if (has_checkpoint) {
+    VitImportOptions vit;
+    vit.heads = flags.given("heads") ? flags.integer("heads") : 0;
+    check(!flags.given("heads") || vit.heads > 0, flags.command(), "--heads must be positive");
+    vit.position_resize = parse_position_resize(flags.text("pos-resize"));
+    return checkpoint_features(flags.text("checkpoint"), device, vit);
+  }
   const std::string kind = flags.text("features");
   if (kind == "pixels") return std::make_unique<PixelFeatures>(flags.integer("patch"));
   if (kind == "random")
@@ -78,6 +90,14 @@ std::unique_ptr<FrameFeatures> features_from(const Flags& flags) {
   check(kind == "identity", flags.command(), "--features must be pixels, random or identity, got '", kind, "'");
   check(flags.command() == "propagate", flags.command(), "the identity baseline is for DAVIS (siammae propagate) only");
   return nullptr;
+}
+
+// The same, after saying in one line which features they are (what an imported ViT was read as).
+std::unique_ptr<FrameFeatures> features_from(const Flags& flags) {
+  std::unique_ptr<FrameFeatures> features = chosen_features(flags);
+  std::printf("features: %s\n", features ? features->name().c_str() : "identity (the first mask copied)");
+  std::fflush(stdout);
+  return features;
 }
 
 DavisEvalOptions davis_dataset_from(const Flags& flags) {
@@ -120,7 +140,6 @@ int propagate(int argc, char** argv) {
   read_propagation_flags(flags, options);
   options.overlay = flags.on("overlay");
   std::unique_ptr<FrameFeatures> features = features_from(flags);
-  std::printf("features: %s\n", features ? features->name().c_str() : "identity (the first mask copied)");
   const DavisSummary summary = propagate_davis(features.get(), options);
   std::printf("%s", format_davis_summary(summary).c_str());
   std::printf("J&F-Mean %.4f (J %.4f, F %.4f) over %zu objects; results in %s\n", summary.jf_mean, summary.j_mean,
