@@ -14,8 +14,9 @@ static const char* safetensors_dtype(DType dtype) {
     case DType::F32: return "F32";
     case DType::F64: return "F64";
     case DType::I64: return "I64";
+    case DType::BF16: break;  // mixed precision's operands only: checkpoints hold float32
   }
-  return "?";
+  fail("save_safetensors", "cannot save ", dtype_name(dtype), " tensors; convert them to float32");
 }
 
 void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata) {
@@ -94,6 +95,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
         dtype = DType::F64;
       } else if (dtype_text == "I64") {
         dtype = DType::I64;
+
       } else {
         fail("load_safetensors", path, ": tensor '", name, "' has unsupported dtype ", dtype_text,
              " (F32, F64, I64 are supported)");

@@ -2,6 +2,7 @@
 #include "tensor/backend.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace sm {
 
@@ -14,6 +15,10 @@ std::optional<MatrixLayout> matrix_layout(const Tensor& x) {
     return MatrixLayout{false, cols == 1 ? std::max<int64_t>(rows, 1) : col_stride};
   return std::nullopt;
 }
+
+static std::atomic<bool> g_allow_tf32{false};
+void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
+bool allow_tf32() { return g_allow_tf32; }
 
 void Backend::missing(const char* op) const { fail(op, "has no ", device_name(device()), " kernel"); }
 

@@ -14,6 +14,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "tensor/allocator.h"
 #include "tensor/tensor.h"
 
 namespace sm {
@@ -70,11 +71,13 @@ class Backend {
   virtual ~Backend() = default;
   virtual Device device() const = 0;
 
-  // Memory.
-  virtual void* allocate(std::size_t nbytes) = 0;
-  virtual void deallocate(void* ptr, std::size_t nbytes) = 0;  // nbytes as allocated
+  // Memory: the device's caching allocator (tensor/allocator.h) and copies to and from the host.
+  virtual CachingAllocator& memory() = 0;
   virtual void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) = 0;
   virtual void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) = 0;
+  // Waits until every kernel launched so far has finished (the CPU's kernels finish before they
+  // return; the GPU's run ahead of the host). For timing; transfers to the host wait anyway.
+  virtual void synchronize() {}
 
   // out[...] = value.
   virtual void fill(const Tensor& out, double value);
@@ -143,7 +146,19 @@ std::optional<MatrixLayout> matrix_layout(const Tensor& x);
 
 // The backend of a device. For CUDA in a build without it: throws "[to] built without CUDA".
 Backend& backend_for(Device device);
-bool cuda_available();  // built with CUDA and a GPU is present
+bool cuda_available();  // built with CUDA and a GPU is present (asked once, then remembered)
+
+// The caching allocator's bytes on a device (tensor/allocator.h); the peaks count from the
+// start or the last reset_peak_memory(device).
+MemoryStats memory_stats(Device device);
+void reset_peak_memory(Device device);
+// Gives the device's cached free blocks back to the system (tensors keep theirs).
+void release_cached_memory(Device device);
+
+// Whether float32 matrix products may use TF32 tensor cores on GPUs that have them (inputs
+// rounded to 10 mantissa bits, about 8x the float32 rate). Off by default, and in the tests.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
 
 // Threads the CPU kernels use (OpenMP; Eigen and OpenBLAS follow it). The default is
 // OMP_NUM_THREADS, else one per core.

@@ -8,9 +8,15 @@
 
 namespace sm {
 
+class CachingAllocator;
+
 class Storage {
  public:
-  Storage(std::size_t nbytes, Device device);  // allocates through the device's backend
+  // Takes a block from the device's caching allocator (tensor/allocator.h). Throws for a
+  // device this build or machine does not have, and when the device is out of memory.
+  Storage(std::size_t nbytes, Device device);
+  // Gives the block back to the allocator it came from. Never throws (it runs during stack
+  // unwinding and at exit), and asks nothing of the device's backend.
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -20,6 +26,7 @@ class Storage {
   Device device() const { return device_; }
 
  private:
+  CachingAllocator* allocator_;
   void* data_ = nullptr;
   std::size_t nbytes_ = 0;
   Device device_;

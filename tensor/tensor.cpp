@@ -10,23 +10,30 @@
 namespace sm {
 
 // ---- dtype / device names ----
-std::size_t dtype_size(DType dtype) { return dtype == DType::F32 ? 4 : 8; }
+std::size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return 4;
+    case DType::F64: return 8;
+    case DType::I64: return 8;
+    case DType::BF16: return 2;
+  }
+  return 0;
+}
 const char* dtype_name(DType dtype) {
   switch (dtype) {
     case DType::F32: return "float32";
     case DType::F64: return "float64";
     case DType::I64: return "int64";
+    case DType::BF16: return "bfloat16";
   }
   return "?";
 }
 const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
 bool is_floating(DType dtype) { return dtype != DType::I64; }
-
-// ---- storage ----
-Storage::Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  data_ = backend_for(device).allocate(nbytes);
+void fail_on_bfloat16() {
+  fail("bfloat16", "tensors of this dtype are only converted (to_dtype) and multiplied (matmul and attention under "
+                   "autocast); convert to float32 first");
 }
-Storage::~Storage() { backend_for(device_).deallocate(data_, nbytes_); }
 
 // ---- tensor accessors ----
 TensorImpl& Tensor::impl() const {

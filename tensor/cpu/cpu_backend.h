@@ -8,8 +8,7 @@ namespace sm::cpu {
 class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::CPU; }
-  void* allocate(std::size_t nbytes) override;
-  void deallocate(void* ptr, std::size_t nbytes) override;
+  CachingAllocator& memory() override;
   void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) override;
   void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) override;
 

@@ -89,9 +89,9 @@ static void map_binary(const Tensor& a, const Tensor& b, const Tensor& out, F f)
 }
 
 void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
-  dispatch_dtype(src.dtype(), [&](auto s) {
+  dispatch_all_dtypes(src.dtype(), [&](auto s) {
     using S = decltype(s);
-    dispatch_dtype(dst.dtype(), [&](auto d) {
+    dispatch_all_dtypes(dst.dtype(), [&](auto d) {
       using D = decltype(d);
       map_unary<S, D>(src, dst, [](S v) { return static_cast<D>(v); });
     });

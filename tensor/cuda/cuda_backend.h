@@ -1,4 +1,4 @@
-// The CUDA backend: cuBLAS for matrix products, our own kernels for the rest.
+// The CUDA backend: cuBLAS for matrix products, our own kernels for the rest (tensor/cuda/*.cu).
 // The CPU backend is the reference: tests/test_cuda.cpp runs every op on both and compares.
 #pragma once
 
@@ -9,10 +9,10 @@ namespace sm::cuda {
 class CudaBackend final : public Backend {
  public:
   Device device() const override { return Device::CUDA; }
-  void* allocate(std::size_t nbytes) override;
-  void deallocate(void* ptr, std::size_t nbytes) override;
+  CachingAllocator& memory() override;
   void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) override;
   void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) override;
+  void synchronize() override;
 
   void fill(const Tensor& out, double value) override;
   void copy(const Tensor& src, const Tensor& dst) override;
@@ -33,7 +33,15 @@ class CudaBackend final : public Backend {
   void argsort(const Tensor& x, int64_t dim, bool descending, const Tensor& out) override;
 };
 
+// The one instance (cuda_backend() in tensor/device.cpp checks for a GPU first).
+CudaBackend& cuda_backend_instance();
+
 // Throws "[op] CUDA error: ..." when a CUDA runtime call failed.
 void check_cuda(int status, const char* op);
+
+// Throws "[gather] index ... out of range ..." when a kernel since the last call met a bad
+// index (kernels cannot throw; they record the first fault and skip the element). Called
+// where the host waits for the GPU anyway: transfers to the host and synchronize().
+void raise_index_fault();
 
 }  // namespace sm::cuda

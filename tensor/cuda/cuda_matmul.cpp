@@ -1,18 +1,25 @@
-// CUDA matrix products with cuBLAS.
+// CUDA matrix products with cuBLAS (cublasGemmStridedBatchedEx).
 //
 // cuBLAS is column-major. A row-major (m, k) matrix with leading dim ld is, in memory,
 // the column-major (k, m) matrix A^T; so for row-major C = A B we ask cuBLAS for the
 // column-major C^T = B^T A^T, which needs no copy. A transposed view (column-major in
 // our terms) just flips that operand's op to CUBLAS_OP_T.
+//
+// Precision: float64 products compute in float64; float32 ones in float32, or with TF32
+// tensor cores (inputs rounded to 10 mantissa bits) when set_allow_tf32(true); bfloat16
+// operands (mixed precision) multiply on the tensor cores and accumulate and write float32.
 #include <cublas_v2.h>
 
+#include <climits>
 #include <vector>
 
 #include "tensor/cuda/cuda_backend.h"
 
 namespace sm::cuda {
 
-static cublasHandle_t handle() {
+namespace {
+
+cublasHandle_t handle() {
   static cublasHandle_t h = [] {
     cublasHandle_t created;
     check(cublasCreate(&created) == CUBLAS_STATUS_SUCCESS, "matmul", "cublasCreate failed");
@@ -21,64 +28,97 @@ static cublasHandle_t handle() {
   return h;
 }
 
-static void check_cublas(cublasStatus_t status) {
-  check(status == CUBLAS_STATUS_SUCCESS, "matmul", "cuBLAS error ", static_cast<int>(status));
+void check_cublas(cublasStatus_t status) {
+  check(status == CUBLAS_STATUS_SUCCESS, "matmul", "cuBLAS error ", static_cast<int>(status), " (",
+        cublasGetStatusString(status), ")");
 }
 
-template <typename T>
-static void gemm(cublasOperation_t op_b, cublasOperation_t op_a, int64_t n, int64_t m, int64_t k, const T* b,
-                 int64_t ldb, long long stride_b, const T* a, int64_t lda, long long stride_a, T* c, long long stride_c,
-                 int64_t batches) {
-  const T one = 1, zero = 0;
-  if constexpr (std::is_same_v<T, float>) {
-    check_cublas(cublasSgemmStridedBatched(handle(), op_b, op_a, n, m, k, &one, b, ldb, stride_b, a, lda, stride_a,
-                                           &zero, c, n, stride_c, batches));
-  } else {
-    check_cublas(cublasDgemmStridedBatched(handle(), op_b, op_a, n, m, k, &one, b, ldb, stride_b, a, lda, stride_a,
-                                           &zero, c, n, stride_c, batches));
+cudaDataType_t cuda_type(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return CUDA_R_32F;
+    case DType::F64: return CUDA_R_64F;
+    case DType::BF16: return CUDA_R_16BF;
+    case DType::I64: break;
   }
+  fail("matmul", "cuBLAS multiplies float32, float64 and bfloat16, not ", dtype_name(dtype));
 }
+
+int as_int(int64_t value, const Tensor& a, const Tensor& b) {
+  check(value <= INT_MAX, "matmul", "shapes ", fmt(a.shape()), " and ", fmt(b.shape()),
+        " exceed cuBLAS's 32-bit sizes");
+  return static_cast<int>(value);
+}
+
+// The batch dims of out, split as (outer, inner): the trailing `inner` batches of every
+// operand lie at one fixed stride from each other (0 for a broadcast operand), so one
+// strided-batched call does them; the outer ones are a loop.
+struct BatchPlan {
+  Shape outer_shape;           // looped over
+  int64_t inner = 1;           // batches per call
+  int64_t step_a = 0, step_b = 0;  // element strides between a call's batches
+};
+
+BatchPlan plan_batches(const Tensor& a, const Tensor& b, const Shape& batch) {
+  BatchPlan plan;
+  int64_t d = static_cast<int64_t>(batch.size()) - 1;
+  for (; d >= 0; --d) {
+    if (batch[d] == 1) continue;
+    if (plan.inner == 1) {  // the first (innermost) batch dim of size > 1 sets the steps
+      plan.step_a = a.strides()[d];
+      plan.step_b = b.strides()[d];
+      plan.inner = batch[d];
+      continue;
+    }
+    // dim d joins when both operands step over it exactly `inner` of the dims inside it
+    if (a.strides()[d] != plan.step_a * plan.inner || b.strides()[d] != plan.step_b * plan.inner) break;
+    plan.inner *= batch[d];
+  }
+  plan.outer_shape.assign(batch.begin(), batch.begin() + (d + 1));
+  return plan;
+}
+
+}  // namespace
 
 void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
-  const int64_t rank = out.dim();
   const int64_t m = out.size(-2), n = out.size(-1), k = a.size(-1);
+  const Shape batch(out.shape().begin(), out.shape().end() - 2);
+  if (numel_of(batch) == 0 || m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum: zeros (cuBLAS would leave out untouched)
+    fill(out, 0);
+    return;
+  }
   const MatrixLayout la = *matrix_layout(a), lb = *matrix_layout(b);  // checked by the op
   const cublasOperation_t op_a = la.row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
   const cublasOperation_t op_b = lb.row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
-  const Shape batch_shape(out.shape().begin(), out.shape().end() - 2);
-  const int64_t batches = numel_of(batch_shape);
-  if (batches == 0 || m == 0 || n == 0) return;
-  // Element offsets of each batch's a and b (broadcast batch dims have stride 0).
-  std::vector<int64_t> off_a(batches), off_b(batches);
-  for (int64_t i = 0; i < batches; ++i) {
-    int64_t rest = i;
-    off_a[i] = off_b[i] = 0;
-    for (int64_t d = rank - 3; d >= 0; --d) {
-      const int64_t idx = rest % batch_shape[d];
-      rest /= batch_shape[d];
-      off_a[i] += idx * a.strides()[d];
-      off_b[i] += idx * b.strides()[d];
+  check(a.dtype() == b.dtype(), "matmul", "operands of dtypes ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+  const bool doubles = out.dtype() == DType::F64;
+  const cublasComputeType_t compute = doubles                                        ? CUBLAS_COMPUTE_64F
+                                      : a.dtype() == DType::F32 && allow_tf32()       ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                                     : CUBLAS_COMPUTE_32F;
+  const double one_d = 1, zero_d = 0;
+  const float one_f = 1, zero_f = 0;
+  const void* one = doubles ? static_cast<const void*>(&one_d) : &one_f;
+  const void* zero = doubles ? static_cast<const void*>(&zero_d) : &zero_f;
+  const std::size_t a_size = dtype_size(a.dtype()), b_size = dtype_size(b.dtype()), c_size = dtype_size(out.dtype());
+
+  const BatchPlan plan = plan_batches(a, b, batch);
+  const int64_t calls = numel_of(plan.outer_shape);
+  for (int64_t call = 0; call < calls; ++call) {
+    int64_t rest = call, off_a = 0, off_b = 0;  // element offsets of this call's first batch
+    for (int64_t d = static_cast<int64_t>(plan.outer_shape.size()) - 1; d >= 0; --d) {
+      const int64_t idx = rest % plan.outer_shape[d];
+      rest /= plan.outer_shape[d];
+      off_a += idx * a.strides()[d];
+      off_b += idx * b.strides()[d];
     }
+    const char* pa = static_cast<const char*>(a.raw_data()) + off_a * a_size;
+    const char* pb = static_cast<const char*>(b.raw_data()) + off_b * b_size;
+    char* pc = static_cast<char*>(out.raw_data()) + call * plan.inner * m * n * c_size;
+    check_cublas(cublasGemmStridedBatchedEx(
+        handle(), op_b, op_a, as_int(n, a, b), as_int(m, a, b), as_int(k, a, b), one, pb, cuda_type(b.dtype()),
+        as_int(lb.leading_dim, a, b), plan.step_b, pa, cuda_type(a.dtype()), as_int(la.leading_dim, a, b), plan.step_a,
+        zero, pc, cuda_type(out.dtype()), as_int(n, a, b), m * n, as_int(plan.inner, a, b), compute, CUBLAS_GEMM_DEFAULT));
   }
-  // One strided-batched call when the batch offsets step evenly, else one call per batch.
-  bool even = true;
-  for (int64_t i = 1; i < batches && even; ++i)
-    even = off_a[i] - off_a[i - 1] == (batches > 1 ? off_a[1] - off_a[0] : 0) &&
-           off_b[i] - off_b[i - 1] == (batches > 1 ? off_b[1] - off_b[0] : 0);
-  dispatch_floating(out.dtype(), "matmul", [&](auto t) {
-    using T = decltype(t);
-    const T* pa = static_cast<const T*>(a.raw_data());
-    const T* pb = static_cast<const T*>(b.raw_data());
-    T* pc = static_cast<T*>(out.raw_data());
-    if (even) {
-      const long long step_a = batches > 1 ? off_a[1] - off_a[0] : 0, step_b = batches > 1 ? off_b[1] - off_b[0] : 0;
-      gemm<T>(op_b, op_a, n, m, k, pb, lb.leading_dim, step_b, pa, la.leading_dim, step_a, pc, m * n, batches);
-      return;
-    }
-    for (int64_t i = 0; i < batches; ++i)
-      gemm<T>(op_b, op_a, n, m, k, pb + off_b[i], lb.leading_dim, 0, pa + off_a[i], la.leading_dim, 0, pc + i * m * n,
-              0, 1);
-  });
 }
 
 }  // namespace sm::cuda

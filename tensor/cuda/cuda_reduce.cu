@@ -1,0 +1,105 @@
+// CUDA reductions over the last axis of a contiguous (rows, n) block: sum, mean, var, max,
+// min, argmax, argmin (tensor/cuda/reductions.h says how each accumulates and merges).
+//
+// Three shapes of work, each fast for some (rows, n):
+//   short rows        one warp per row (lanes stride along it, then a warp reduction);
+//   many long rows    one block per row;
+//   few long rows     each row split into chunks over several blocks, whose partial results
+//                     a second kernel merges (a full mean(x) is one row of all the elements).
+// Every path merges in a fixed order, so results do not change from run to run.
+#include "tensor/cuda/cuda_common.cuh"
+#include "tensor/cuda/reductions.h"
+
+namespace sm::cuda {
+
+namespace {
+
+constexpr int64_t kWarpRowMax = 2048;  // rows up to this long get one warp each
+constexpr int kBlockThreads = 256;
+
+template <typename R> struct Merge {
+  __device__ typename R::Acc operator()(const typename R::Acc& a, const typename R::Acc& b) const { return R::merge(a, b); }
+};
+
+// Merges the elements [begin, end) of a row, thread `lane` of `stride` threads taking every
+// stride-th one.
+template <typename R, typename T>
+__device__ typename R::Acc accumulate(const T* row, int64_t begin, int64_t end, int64_t lane, int64_t stride) {
+  typename R::Acc acc = R::identity();
+  for (int64_t i = begin + lane; i < end; i += stride) acc = R::merge(acc, R::element(row[i], i));
+  return acc;
+}
+
+template <typename R, typename Group, typename T>
+__global__ void reduce_rows_kernel(const T* x, int64_t rows, int64_t n, typename R::Out* out, double correction) {
+  const Group g;
+  for (int64_t row = g.first_row(); row < rows; row += g.row_step()) {
+    typename R::Acc acc = accumulate<R>(x + row * n, 0, n, g.lane(), g.size());
+    acc = g.all_reduce(acc, Merge<R>{});
+    if (g.lane() == 0) out[row] = R::finish(acc, n, correction);
+  }
+}
+
+// Block (chunk, row) merges its chunk of the row into partial[row * chunks + chunk].
+template <typename R, typename T>
+__global__ void reduce_row_chunks(const T* x, int64_t n, int64_t chunk_length, typename R::Acc* partial) {
+  const int64_t row = blockIdx.y, chunk = blockIdx.x;
+  const int64_t begin = chunk * chunk_length, end = begin + chunk_length < n ? begin + chunk_length : n;
+  typename R::Acc acc = accumulate<R>(x + row * n, begin, end, threadIdx.x, blockDim.x);
+  acc = BlockPerRow{}.all_reduce(acc, Merge<R>{});
+  if (threadIdx.x == 0) partial[row * gridDim.x + chunk] = acc;
+}
+
+// One warp per row merges the row's chunks (each lane its every 32nd chunk, in order).
+template <typename R>
+__global__ void merge_row_chunks(const typename R::Acc* partial, int64_t rows, int64_t chunks, int64_t n,
+                                 typename R::Out* out, double correction) {
+  const WarpPerRow g;
+  for (int64_t row = g.first_row(); row < rows; row += g.row_step()) {
+    typename R::Acc acc = R::identity();
+    for (int64_t c = g.lane(); c < chunks; c += kWarp) acc = R::merge(acc, partial[row * chunks + c]);
+    acc = g.all_reduce(acc, Merge<R>{});
+    if (g.lane() == 0) out[row] = R::finish(acc, n, correction);
+  }
+}
+
+template <typename R, typename T>
+void reduce_rows(const T* x, int64_t rows, int64_t n, typename R::Out* out, double correction) {
+  const int64_t busy = 4 * static_cast<int64_t>(multiprocessor_count());  // blocks that fill the GPU
+  if (n <= kWarpRowMax) {
+    reduce_rows_kernel<R, WarpPerRow>
+        <<<blocks_for_rows<WarpPerRow>(rows, kBlockThreads), kBlockThreads>>>(x, rows, n, out, correction);
+  } else if (rows >= busy / 2 || rows > 65535) {  // (the chunked grid below holds at most 65535 rows)
+    reduce_rows_kernel<R, BlockPerRow>
+        <<<blocks_for_rows<BlockPerRow>(rows, kBlockThreads), kBlockThreads>>>(x, rows, n, out, correction);
+  } else {
+    const int64_t chunks = std::min<int64_t>((busy + rows - 1) / rows, (n + kWarpRowMax - 1) / kWarpRowMax);
+    const int64_t chunk_length = (n + chunks - 1) / chunks;
+    Workspace partial(static_cast<std::size_t>(rows * chunks) * sizeof(typename R::Acc));
+    reduce_row_chunks<R><<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(rows)), kBlockThreads>>>(
+        x, n, chunk_length, partial.as<typename R::Acc>());
+    merge_row_chunks<R><<<blocks_for_rows<WarpPerRow>(rows, kBlockThreads), kBlockThreads>>>(
+        partial.as<typename R::Acc>(), rows, chunks, n, out, correction);
+  }
+}
+
+}  // namespace
+
+void CudaBackend::reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, const Tensor& out, double correction) {
+  const int64_t rows = out.numel();
+  if (rows == 0) return;
+  dispatch_dtype(x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    visit(op, [&](auto c) {
+      using R = Reduction<decltype(c)::value, T>;
+      using Out = typename R::Out;
+      check(out.dtype() == dtype_of<Out>(), op_name(op), "writes ", dtype_name(dtype_of<Out>()), ", got an output of ",
+            dtype_name(out.dtype()));
+      reduce_rows<R>(static_cast<const T*>(x.raw_data()), rows, reduce_size, static_cast<Out*>(out.raw_data()),
+                     correction);
+    });
+  });
+  launched(op_name(op));
+}
+
+}  // namespace sm::cuda
