@@ -12,5 +12,6 @@ int propagate(int argc, char** argv);
 int eval_davis(int argc, char** argv);
 int propagate_vip(int argc, char** argv);
 int propagate_jhmdb(int argc, char** argv);
+int report(int argc, char** argv);
 
 }  // namespace sm::cli

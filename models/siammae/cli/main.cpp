@@ -25,6 +25,7 @@ const std::vector<Command>& commands() {
       {"eval-davis", "score any DAVIS results folder (J&F)", sm::cli::eval_davis},
       {"propagate-vip", "VIP human part propagation, scored (mIoU)", sm::cli::propagate_vip},
       {"propagate-jhmdb", "JHMDB pose propagation, scored (PCK)", sm::cli::propagate_jhmdb},
+      {"report", "one self-contained HTML page of a run and its evaluations", sm::cli::report},
       {"check-grads", "loss and every gradient for given weights, frames and masks (to compare with a PyTorch twin)",
        sm::cli::check_grads},
   };
