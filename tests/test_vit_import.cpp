@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 
+#include "models/siammae/checkpoint.h"
 #include "models/siammae/features.h"
 #include "data/davis.h"
 #include "models/siammae/vit_import.h"
@@ -191,4 +192,26 @@ TEST_CASE("siammae propagate --checkpoint takes an imported ViT and says what it
   const CommandResult bad_mode = run_command(command + " --heads 2 --pos-resize nearest");
   CHECK(bad_mode.code == 1);
   CHECK(bad_mode.output.find("unknown position resize 'nearest' (bicubic, dino or timm)") != std::string::npos);
+}
+
+TEST_CASE("this library's own checkpoints still load as themselves, with --pos-resize applied") {
+  TempDir dir("sm-vit-own");
+  const SiamMAEConfig config = siammae_preset("micro");  // 32 px, patch 8: a 4x4 table
+  Generator gen(3);
+  SiamMAE model(config, &gen);
+  model.eval();
+  const std::string path = dir / "checkpoint.safetensors";
+  save_checkpoint(path, model, nullptr, nlohmann::json::object(), 0, 0, 0);
+  const Tensor frame = randn({3, 48, 40}, {}, &gen);  // a 6x5 grid: the table is resized
+
+  std::unique_ptr<EncoderFeatures> features = checkpoint_features(path);
+  CHECK(features->name() == "siammae micro (" + path + ")");
+  const Tensor expected = model.patch_features(frame.unsqueeze(0)).squeeze(0);  // (6, 5, D)
+  CHECK(max_difference(features->extract(frame), expected) == 0);
+
+  VitImportOptions dino;
+  dino.position_resize = PositionResize::Dino;
+  CHECK(max_difference(checkpoint_features(path, Device::CPU, dino)->extract(frame), expected) > 1e-3);
+  CHECK_THROWS_WITH_AS(checkpoint_features(path, Device::CPU, {.heads = 3}),
+                       ("[checkpoint] " + path + " has 2 heads in its config, not 3").c_str(), Error);
 }

@@ -1,7 +1,5 @@
 #include "models/siammae/train.h"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -15,6 +13,7 @@
 #include <sstream>
 
 #include "data/loader.h"
+#include "eval/progress.h"
 #include "models/siammae/checkpoint.h"
 #include "models/siammae/visualize.h"
 #include "nn/optim/optimizer.h"
@@ -132,17 +131,6 @@ struct StopHandler {
   StopHandler() : previous(std::signal(SIGINT, request_stop)) { g_stop_requested = false; }
   ~StopHandler() { std::signal(SIGINT, previous); }
 };
-
-std::string format_duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
-  char buffer[32];
-  if (s >= 3600) {
-    std::snprintf(buffer, sizeof(buffer), "%ldh%02ldm", static_cast<long>(s / 3600), static_cast<long>(s % 3600 / 60));
-  } else {
-    std::snprintf(buffer, sizeof(buffer), "%ldm%02lds", static_cast<long>(s / 60), static_cast<long>(s % 60));
-  }
-  return buffer;
-}
 
 // The log: one CSV row per step, kept in memory too for the loss curve.
 class TrainLog {
@@ -364,13 +352,13 @@ double optimize(Learner& learner, const PairBatch& batch, int64_t step, double l
 }
 
 // The line shown after a step: on a terminal it rewrites itself, elsewhere it is one line.
-void print_progress(std::ostream& out, bool terminal, int64_t step, int64_t total, double epoch, double loss,
+void print_progress(StatusLine& status, int64_t step, int64_t total, double epoch, double loss,
                     double lr, const StepTimer& timer, int64_t batch) {
   char line[256];
   std::snprintf(line, sizeof(line), "step %ld/%ld  epoch %.2f  loss %.4f  lr %.2e  %.1f pairs/s  data %2.0f%%  ETA %s",
                 static_cast<long>(step), static_cast<long>(total), epoch, loss, lr, timer.pairs_per_second(batch),
                 100 * timer.wait_share(), format_duration(static_cast<double>(total - step) * timer.step_seconds()).c_str());
-  out << (terminal ? "\r" : "") << line << (terminal ? "\033[K" : "\n") << std::flush;
+  status.show(line);
 }
 
 // The checkpoint after `steps_done` steps, the log and its curve, and the picture of the step.
@@ -409,7 +397,7 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
       << loader->videos() << " videos (" << per_epoch << " pairs per epoch), batch " << options.batch << "; steps "
       << start << " -> " << total << ", lr " << options.lr() << " (blr " << options.blr << "), warmup " << warmup
       << " steps, " << cpu_threads() << " threads, " << options.workers << " loader workers\n";
-  const bool terminal = &out == &std::cout && isatty(STDOUT_FILENO);
+  StatusLine status(&out, is_terminal(out));
   StopHandler stop_handler;
   StepTimer timer(*loader);
 
@@ -429,11 +417,11 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
 
     const bool picture_step = step % options.eval_every == 0;
     const bool stopping = g_stop_requested || (options.stop_after > 0 && step - start >= options.stop_after);
-    if (terminal || step % options.log_every == 0 || step == total || picture_step || stopping)
-      print_progress(out, terminal, step, total, epoch, log.recent_loss(), lr, timer, options.batch);
+    if (status.terminal() || step % options.log_every == 0 || step == total || picture_step || stopping)
+      print_progress(status, step, total, epoch, log.recent_loss(), lr, timer, options.batch);
     if (picture_step || step == total || stopping) {
       save_run(files, learner, log, pictures, options, step, resumed.elapsed_seconds + timer.seconds());
-      if (terminal) out << "\n";
+      status.end_line();
     }
     if (stopping) {
       summary.interrupted = step < total;
