@@ -171,6 +171,13 @@ TEST_CASE("checkpoints that are not a plain ViT encoder are refused, naming the 
             it = it->first.starts_with("blocks.0.") ? f.tensors.erase(it) : std::next(it);
         }) == "[vit] x.safetensors: blocks are numbered up to 1 but only 1 are there");
   CHECK(refused([](SafetensorsFile&) {}) == "accepted");
+
+  // Shapes that do not fit the inferred sizes are named with the file when the encoder is built.
+  SafetensorsFile odd = good;
+  odd.tensors["blocks.1.attn.proj.weight"] = zeros({32, 31});
+  const ImportedVit imported = import_vit(odd, "odd.safetensors", {.heads = 4});
+  CHECK_THROWS_WITH_AS(build_vit(imported), doctest::Contains("odd.safetensors"), Error);
+  CHECK_THROWS_WITH_AS(build_vit(imported), doctest::Contains("blocks.1.attn.proj.weight"), Error);
 }
 
 TEST_CASE("siammae propagate --checkpoint takes an imported ViT and says what it read") {

@@ -76,6 +76,7 @@ PositionResize parse_position_resize(const std::string& text) {
 
 ImportedVit import_vit(const SafetensorsFile& file, const std::string& path, const VitImportOptions& options) {
   ImportedVit out;
+  out.path = path;
   std::set<std::string> prefixes;  // the wrapper prefixes seen: "module.", "backbone."
   std::map<std::string, int64_t> ignored;
   std::set<int64_t> block_indices;
@@ -158,7 +159,7 @@ ImportedVit import_vit(const SafetensorsFile& file, const std::string& path, con
 
 std::shared_ptr<VisionTransformer> build_vit(const ImportedVit& imported) {
   auto encoder = std::make_shared<VisionTransformer>(imported.config);
-  encoder->load_state_dict(imported.weights);
+  load_state_dict_from(*encoder, imported.weights, imported.path);
   encoder->eval();
   return encoder;
 }

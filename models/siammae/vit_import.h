@@ -28,6 +28,7 @@ struct VitImportOptions {
 };
 
 struct ImportedVit {
+  std::string path;  // where it came from, for errors
   ViTConfig config;
   StateDict weights;    // the encoder's tensors under this library's names
   std::string summary;  // one line: what was inferred, stripped and ignored
@@ -37,7 +38,8 @@ struct ImportedVit {
 // naming the file and the tensor when it is not a plain ViT encoder this library can run.
 ImportedVit import_vit(const SafetensorsFile& file, const std::string& path, const VitImportOptions& options = {});
 
-// The encoder itself, built from config and loaded (strict), in eval mode.
+// The encoder itself, built from config and loaded (strict: a tensor of the wrong shape or a
+// missing one is named with the file), in eval mode.
 std::shared_ptr<VisionTransformer> build_vit(const ImportedVit& imported);
 
 // The position-resize modes by name (bicubic, dino, timm), for flags and messages.
