@@ -52,4 +52,9 @@ void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, co
   missing("attention_backward");
 }
 
+void Backend::adamw(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+                    const std::vector<Tensor>&, const AdamWStep&) {
+  missing("adamw");
+}
+
 }  // namespace sm

@@ -12,7 +12,9 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "tensor/allocator.h"
 #include "tensor/tensor.h"
@@ -130,9 +132,44 @@ class Backend {
                                   const Tensor& lse, const Tensor& gout, double scale, const Tensor& gq,
                                   const Tensor& gk, const Tensor& gv);
 
+  // One fused AdamW step (tensor/adamw_update.h) over a list of parameters: params[i],
+  // grads[i], exp_avgs[i] and exp_avg_sqs[i] are contiguous tensors of one shape and floating
+  // dtype on this device; params and both moments are updated in place. `step` counts from 1
+  // (the bias corrections use it).
+  struct AdamWStep {
+    double lr, beta1, beta2, eps, weight_decay;
+    int64_t step;
+  };
+  virtual void adamw(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                     const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                     const AdamWStep& step);
+
  protected:
   [[noreturn]] void missing(const char* op) const;
 };
+
+// The kernels of the Backend interface, one list: tests/test_coverage.cpp checks that every
+// backend implements each of them, and that every op in tensor/ops.def uses only kernels on
+// this list (so each op runs on every backend). A kernel added to Backend belongs here.
+#define SM_BACKEND_KERNELS(X)                                                                       \
+  X(fill) X(copy) X(unary) X(binary) X(where) X(reduce) X(matmul) X(softmax) X(softmax_backward)  \
+  X(layer_norm) X(layer_norm_backward) X(gather) X(scatter_add) X(argsort) X(attention)            \
+  X(attention_backward) X(adamw)
+
+// The kernels a backend class B overrides (the others throw "has no <device> kernel"). Read
+// from B's declarations at compile time: &B::name names B's member only if B declares it.
+template <typename> struct member_of;
+template <typename Function, typename Class> struct member_of<Function Class::*> {
+  using type = Class;
+};
+template <typename B> std::vector<std::string> implemented_kernels() {
+  std::vector<std::string> names;
+#define SM_IF_IMPLEMENTED(name) \
+  if (std::is_same_v<typename member_of<decltype(&B::name)>::type, B>) names.push_back(#name);
+  SM_BACKEND_KERNELS(SM_IF_IMPLEMENTED)
+#undef SM_IF_IMPLEMENTED
+  return names;
+}
 
 // How a matmul operand's last two dims lie in memory, for GEMM routines that take a
 // row-major or column-major matrix with a leading dimension (Eigen maps, cuBLAS).
@@ -146,6 +183,15 @@ std::optional<MatrixLayout> matrix_layout(const Tensor& x);
 
 // The backend of a device. For CUDA in a build without it: throws "[to] built without CUDA".
 Backend& backend_for(Device device);
+// While alive, the CPU's kernels run through `front` (which passes them on to the CPU backend):
+// tests use it to see which kernels each op runs. One at a time.
+class CpuBackendOverride {
+ public:
+  explicit CpuBackendOverride(Backend& front);
+  ~CpuBackendOverride();
+  CpuBackendOverride(const CpuBackendOverride&) = delete;
+  CpuBackendOverride& operator=(const CpuBackendOverride&) = delete;
+};
 bool cuda_available();  // built with CUDA and a GPU is present (asked once, then remembered)
 
 // The caching allocator's bytes on a device (tensor/allocator.h); the peaks count from the

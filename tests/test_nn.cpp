@@ -185,6 +185,48 @@ TEST_CASE("AdamW and SGD follow PyTorch's trajectories for 10 steps") {
   });
 }
 
+// AdamW's update written with tensor ops: the reference the fused kernel (Backend::adamw) is
+// held to.
+static void reference_adamw_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, double lr,
+                                 double beta1, double beta2, double eps, double weight_decay, int64_t step) {
+  NoGradGuard no_grad;
+  const double correction1 = 1 - std::pow(beta1, static_cast<double>(step));
+  const double correction2 = 1 - std::pow(beta2, static_cast<double>(step));
+  copy_(m, m * beta1 + g * (1 - beta1));
+  copy_(v, v * beta2 + g * g * (1 - beta2));
+  Tensor decayed = weight_decay != 0 ? p * (1 - lr * weight_decay) : p;
+  Tensor denom = sqrt(v) / std::sqrt(correction2) + eps;
+  copy_(p, decayed - m / denom * (lr / correction1));
+}
+
+TEST_CASE("the fused AdamW step equals the update written with tensor ops (to FMA rounding)") {
+  // The fused kernel may round a multiply-add once where the ops round twice: the values are
+  // of order 1, so the differences are of the order of their last bit, relative and absolute.
+  for (auto [dtype, tolerance] : {std::pair{DType::F32, 1e-6}, std::pair{DType::F64, 1e-14}}) {
+    CAPTURE(dtype_name(dtype));
+    Generator gen(11);
+    const TensorOptions o{.dtype = dtype};
+    Tensor w = randn({5, 3}, o, &gen).requires_grad_(), b = randn({70000}, o, &gen).requires_grad_();  // b: several chunks
+    Tensor w_ref = w.detach().clone(), b_ref = b.detach().clone();
+    Tensor m_w = zeros({5, 3}, o), v_w = zeros({5, 3}, o), m_b = zeros({70000}, o), v_b = zeros({70000}, o);
+    AdamW optimizer({ParamGroup{{{"w", w}}, 0.05}, ParamGroup{{{"b", b}}, 0.0}},
+                    {.lr = 3e-3, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8});
+    for (int64_t step = 1; step <= 3; ++step) {
+      Tensor g_w = randn({3, 5}, o, &gen).t();  // a transposed (strided) gradient
+      Tensor g_b = randn({70000}, o, &gen);
+      w.set_grad(g_w);
+      b.set_grad(g_b);
+      optimizer.step();
+      reference_adamw_step(w_ref, g_w, m_w, v_w, 3e-3, 0.9, 0.95, 1e-8, 0.05, step);
+      reference_adamw_step(b_ref, g_b, m_b, v_b, 3e-3, 0.9, 0.95, 1e-8, 0.0, step);
+      CHECK(closeness(w, w_ref, tolerance, tolerance) <= 1.0);
+      CHECK(closeness(b, b_ref, tolerance, tolerance) <= 1.0);
+      CHECK(closeness(optimizer.state_dict().at("exp_avg.b"), m_b, tolerance, tolerance) <= 1.0);
+      CHECK(closeness(optimizer.state_dict().at("exp_avg_sq.b"), v_b, tolerance, tolerance) <= 1.0);
+    }
+  }
+}
+
 TEST_CASE("optimizer state round-trips: a resumed run continues exactly") {
   auto run = [](int steps, Optimizer* resume_from, StateDict* save_to, Tensor w) {
     AdamW opt({ParamGroup{{{"w", w}}, 0.1}}, {});

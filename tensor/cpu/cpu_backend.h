@@ -29,6 +29,8 @@ class CpuBackend final : public Backend {
   void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
   void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
   void argsort(const Tensor& x, int64_t dim, bool descending, const Tensor& out) override;
+  void adamw(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& exp_avgs,
+             const std::vector<Tensor>& exp_avg_sqs, const AdamWStep& step) override;
 };
 
 // Splits a contiguous shape around `dim` into (outer, size, inner): element (o, i, k)

@@ -31,6 +31,13 @@ class CudaBackend final : public Backend {
   void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
   void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
   void argsort(const Tensor& x, int64_t dim, bool descending, const Tensor& out) override;
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out,
+                 const Tensor& lse) override;
+  void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                          const Tensor& gout, double scale, const Tensor& gq, const Tensor& gk,
+                          const Tensor& gv) override;
+  void adamw(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& exp_avgs,
+             const std::vector<Tensor>& exp_avg_sqs, const AdamWStep& step) override;
 };
 
 // The one instance (cuda_backend() in tensor/device.cpp checks for a GPU first).
