@@ -1,6 +1,7 @@
 // Everything a user of tensors and autograd needs, in one include.
 #pragma once
 
+#include "autograd/autocast.h"
 #include "autograd/functions.h"
 #include "autograd/gradcheck.h"
 #include "autograd/node.h"

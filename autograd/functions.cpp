@@ -6,6 +6,7 @@
 #include <numeric>
 #include <optional>
 
+#include "autograd/autocast.h"
 #include "tensor/backend.h"
 
 namespace sm {
@@ -636,8 +637,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     out_shape.back() = b.size(1);
     return reshape(matmul(reshape(a, {-1, a.size(-1)}), b), out_shape);
   }
-  check_same("matmul", a, b);
-  check_floating("matmul", a);
+  const ProductOperands p = product_operands("matmul", {a, b});  // bfloat16 copies under autocast
   const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
   check(b.size(-2) == k, "matmul", "shapes ", fmt(a.shape()), " and ", fmt(b.shape()), " cannot be multiplied");
   const Shape batch = broadcast_shapes(Shape(a.shape().begin(), a.shape().end() - 2),
@@ -652,11 +652,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(n);
-  Tensor out = new_like(out_shape, a);
-  kernels(a).matmul(operand(a, m, k), operand(b, k, n), out);
-  return record("matmul", out, {a, b}, [a = saved(a), b = saved(b)](const Tensor& g) -> std::vector<Tensor> {
-    return {sum_to(matmul(g, transpose(b, -1, -2)), a.shape()), sum_to(matmul(transpose(a, -1, -2), g), b.shape())};
-  });
+  Tensor out = new_like(out_shape, a, p.out_dtype);
+  kernels(a).matmul(operand(p.operands[0], m, k), operand(p.operands[1], k, n), out);
+  return record("matmul", out, {a, b},
+                [a = saved(p.operands[0]), b = saved(p.operands[1]), mixed = p.autocast](const Tensor& g) {
+                  AutocastGuard precision(mixed);  // the backward's products in the forward's precision
+                  return std::vector<Tensor>{sum_to(matmul(g, transpose(b, -1, -2)), a.shape()),
+                                             sum_to(matmul(transpose(a, -1, -2), g), b.shape())};
+                });
 }
 
 static Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {

@@ -77,6 +77,10 @@ class Backend {
   virtual CachingAllocator& memory() = 0;
   virtual void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) = 0;
   virtual void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) = 0;
+  // Whether matmul and attention take bfloat16 operands (autocast's mixed precision,
+  // autograd/autocast.h), accumulating and writing float32. A backend that does not is handed
+  // float32 operands rounded to bfloat16 values instead: the same products, at float32 speed.
+  virtual bool multiplies_bfloat16() const { return false; }
   // Waits until every kernel launched so far has finished (the CPU's kernels finish before they
   // return; the GPU's run ahead of the host). For timing; transfers to the host wait anyway.
   virtual void synchronize() {}

@@ -1,6 +1,6 @@
 // The parts of the device code that are plain logic, checked on the CPU (so in CI, where no
 // GPU runs): the caching allocator both backends share, the reductions' merge rules the GPU
-// applies in trees, the radix sort's keys, and bfloat16 rounding.
+// applies in trees, the radix sort's keys, bfloat16 rounding and autocast.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -12,12 +12,14 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "tests/fixtures.h"
 #include "tensor/allocator.h"
 #include "tensor/backend.h"
 #include "tensor/cuda/reductions.h"
 #include "tensor/cuda/sort_keys.h"
 
 using namespace sm;
+using namespace sm::test;
 
 namespace {
 
@@ -286,4 +288,33 @@ TEST_CASE("bfloat16 tensors convert on the CPU, and other kernels refuse them wi
   CHECK(back[2] == -3.0f);
   CHECK(back[3] == doctest::Approx(1e-3).epsilon(4e-3));
   CHECK_THROWS_WITH(b + b, doctest::Contains("[bfloat16] tensors of this dtype are only converted"));
+}
+
+TEST_CASE("autocast: products multiply bfloat16 values and return float32, forward and backward") {
+  Generator gen(1);
+  Tensor a = randn({5, 7}, {}, &gen).requires_grad_(), b = randn({7, 3}, {}, &gen).requires_grad_();
+  auto rounded = [](const Tensor& t) { return to_dtype(to_dtype(t.detach(), DType::BF16), DType::F32); };
+  Tensor out;
+  {
+    AutocastGuard autocast;
+    CHECK(autocast_enabled());
+    out = matmul(a, b.t().t());  // a transposed view too
+  }
+  CHECK(!autocast_enabled());
+  CHECK(out.dtype() == DType::F32);
+  CHECK(closeness(out, matmul(rounded(a), rounded(b)), 1e-6, 1e-6) <= 1.0);
+  CHECK(closeness(out, matmul(a, b), 1e-6, 1e-6) > 1.0);  // the rounding shows
+
+  const Tensor g = randn({5, 3}, {}, &gen);
+  out.backward(g);  // outside the guard: the product's backward keeps its precision
+  CHECK(closeness(a.grad(), matmul(rounded(g), rounded(b).t()), 1e-6, 1e-6) <= 1.0);
+  CHECK(closeness(b.grad(), matmul(rounded(a).t(), rounded(g)), 1e-6, 1e-6) <= 1.0);
+
+  // float64 products are left alone, inside the guard too.
+  Tensor x = randn({4, 4}, {.dtype = DType::F64}, &gen);
+  const std::vector<double> exact = matmul(x, x).to_vector<double>();
+  AutocastGuard autocast;
+  CHECK(matmul(x, x).dtype() == DType::F64);
+  CHECK(matmul(x, x).to_vector<double>() == exact);
+  CHECK_THROWS_WITH(matmul(x, randn({4, 4}, {}, &gen)), doctest::Contains("[matmul] dtypes differ: float64"));
 }

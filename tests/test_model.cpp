@@ -10,72 +10,10 @@
 #include "models/siammae/patches.h"
 #include "nn/nn.h"
 #include "tests/fixtures.h"
+#include "tests/model_fixture.h"
 
 using namespace sm;
 using namespace sm::test;
-
-namespace {
-
-struct MicroFixture {
-  StateDict weights, inputs, expected;
-  MicroFixture()
-      : weights(load_safetensors(source_path("tests/reference/siammae_micro_weights.safetensors")).tensors),
-        inputs(load_safetensors(source_path("tests/reference/siammae_micro_inputs.safetensors")).tensors),
-        expected(load_safetensors(source_path("tests/reference/siammae_micro_expected.safetensors")).tensors) {}
-};
-
-// The micro model with the fixture's weights, in `dtype`.
-std::unique_ptr<SiamMAE> micro_model(const MicroFixture& fx, DType dtype, SiamMAEConfig config = siammae_preset("micro")) {
-  auto model = std::make_unique<SiamMAE>(config);
-  model->to(dtype);
-  model->load_state_dict(fx.weights, config.decoder == DecoderKind::CrossSelf);  // ablations use a subset
-  return model;
-}
-
-// max |actual - expected| / max |expected| over the tensor: the error relative to the tensor's scale.
-double relative_error(const Tensor& actual, const Tensor& expected) {
-  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  REQUIRE(a.size() == e.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(a[i] - e[i]));
-    scale = std::max(scale, std::abs(e[i]));
-  }
-  return scale == 0 ? diff : diff / scale;
-}
-
-// Loss and gradients of `model` on the fixture's frames with the given masks.
-Tensor loss_with_grads(SiamMAE& model, const MicroFixture& fx, const PairMasks& masks, DType dtype) {
-  model.zero_grad();
-  SiamMAEOutput out = model.forward(to_dtype(fx.inputs.at("f1"), dtype), to_dtype(fx.inputs.at("f2"), dtype), masks);
-  out.loss.backward();
-  return out.loss;
-}
-
-PairMasks fixture_masks(const MicroFixture& fx, const SiamMAE& model) {
-  PairMasks masks;
-  masks.f2 = mask_from_shuffle(fx.inputs.at("ids_shuffle"), 4, model.mask_token);
-  return masks;
-}
-
-// Compares every gradient with expected["<prefix>grad.<name>"]; returns the worst relative
-// error of the encoder's and the decoder's parameters.
-std::map<std::string, double> compare_grads(const SiamMAE& model, const StateDict& expected, const std::string& prefix,
-                                            double tolerance) {
-  std::map<std::string, double> worst{{"encoder", 0.0}, {"decoder", 0.0}};
-  for (const auto& [name, p] : model.named_parameters()) {
-    CAPTURE(name);
-    REQUIRE(p.grad().defined());
-    const double error = relative_error(p.grad(), expected.at(prefix + "grad." + name));
-    CHECK(error <= tolerance);
-    const bool decoder = name.rfind("decoder", 0) == 0 || name == "mask_token";
-    double& group = worst[decoder ? "decoder" : "encoder"];
-    group = std::max(group, error);
-  }
-  return worst;
-}
-
-}  // namespace
 
 TEST_CASE("SiamMAE matches its PyTorch twin: loss and every gradient by name") {
   const MicroFixture fx;
@@ -111,6 +49,16 @@ TEST_CASE("10 AdamW steps follow PyTorch's loss trajectory") {
     MESSAGE(std::string(dtype_name(dtype)), " AdamW trajectory: max relative loss error ", worst, " over 10 steps (",
             expected.front(), " -> ", expected.back(), ")");
   }
+}
+
+TEST_CASE("bfloat16 autocast stays within its stated tolerance of PyTorch's float32 model") {
+  const MixedPrecisionErrors e = bfloat16_errors(MicroFixture(), Device::CPU);
+  MESSAGE("bfloat16 autocast against float32: loss ", e.loss, ", gradients ", e.gradient, ", 10 AdamW steps ",
+          e.trajectory, " (relative)");
+  CHECK(e.loss <= kBfloat16LossTolerance);
+  CHECK(e.trajectory <= kBfloat16LossTolerance);
+  CHECK(e.gradient <= kBfloat16GradientTolerance);
+  CHECK(e.gradient > 1e-5);  // the products did run in bfloat16: float32 alone is within 1e-4 of PyTorch
 }
 
 TEST_CASE("the ablation variants match PyTorch: cross and joint decoders, joint encoder, symmetric and grid masking") {

@@ -13,6 +13,7 @@ class CudaBackend final : public Backend {
   void copy_from_host(void* dst, const void* host_src, std::size_t nbytes) override;
   void copy_to_host(void* host_dst, const void* src, std::size_t nbytes) override;
   void synchronize() override;
+  bool multiplies_bfloat16() const override { return true; }  // cuBLAS and the attention kernels
 
   void fill(const Tensor& out, double value) override;
   void copy(const Tensor& src, const Tensor& dst) override;
