@@ -66,11 +66,6 @@ int64_t count_frames(const std::vector<DavisSequence>& sequences) {
   return frames;
 }
 
-// "sequence 2/8 blackswan"
-std::string sequence_label(const std::vector<DavisSequence>& sequences, size_t index) {
-  return "sequence " + std::to_string(index + 1) + "/" + std::to_string(sequences.size()) + " " + sequences[index].name;
-}
-
 }  // namespace
 
 DavisSummary evaluate_davis(const std::string& results, const DavisEvalOptions& options) {
@@ -79,7 +74,7 @@ DavisSummary evaluate_davis(const std::string& results, const DavisEvalOptions& 
   std::vector<ObjectScores> scores;
   for (size_t s = 0; s < sequences.size(); ++s) {
     const DavisSequence& sequence = sequences[s];
-    progress.start_item(sequence_label(sequences, s));
+    progress.start_item("sequence", s, sequences.size(), sequence.name);
     const std::vector<LabelMap> truth = annotations(sequence);
     std::vector<LabelMap> predicted(truth.size());
     for (size_t t = 1; t + 1 < truth.size(); ++t) {
@@ -106,7 +101,7 @@ DavisSummary propagate_davis(FrameFeatures* features, const DavisPropagateOption
   WorkProgress progress("propagate", count_frames(sequences), "frames", options.progress);
   for (size_t s = 0; s < sequences.size(); ++s) {
     const DavisSequence& sequence = sequences[s];
-    progress.start_item(sequence_label(sequences, s));
+    progress.start_item("sequence", s, sequences.size(), sequence.name);
     LabelMap first = label_map_of(read_first_mask(sequence));
     for (uint8_t& v : first.labels) v = v == 255 ? 0 : v;  // void is not propagated
     const int64_t num_labels = first.max_label() + 1;       // background and objects 1..max

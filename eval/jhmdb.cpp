@@ -109,7 +109,7 @@ PckMeter propagate_jhmdb(FrameFeatures& features, const JhmdbOptions& options) {
   PckMeter meter;
   for (size_t v = 0; v < videos.size(); ++v) {
     const JhmdbVideo& video = videos[v];
-    progress.start_item("video " + std::to_string(v + 1) + "/" + std::to_string(videos.size()) + " " + video.folder);
+    progress.start_item("video", v, videos.size(), video.folder);
     const ImageSize image = read_image_size(video.frames[0]);
     std::vector<Pose> predicted(video.frames.size());
     int64_t grid_h = 0, grid_w = 0;

@@ -70,6 +70,10 @@ void WorkProgress::start_item(std::string label) {
   item_started_ = Clock::now();
 }
 
+void WorkProgress::start_item(const std::string& kind, size_t index, size_t count, const std::string& name) {
+  start_item(kind + " " + std::to_string(index + 1) + "/" + std::to_string(count) + " " + name);
+}
+
 void WorkProgress::advance(int64_t units) {
   done_ += units;
   if (!status_.terminal() && seconds_since(last_shown_) < interval_) return;

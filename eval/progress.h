@@ -48,6 +48,8 @@ class WorkProgress {
   WorkProgress(std::string task, int64_t total, std::string unit, bool shown);
 
   void start_item(std::string label);
+  // The same with the label "<kind> <index + 1>/<count> <name>", e.g. "sequence 2/8 blackswan".
+  void start_item(const std::string& kind, size_t index, size_t count, const std::string& name);
   void advance(int64_t units = 1);
   // "[task] <label>: <summary>, <seconds> s", on a line of its own.
   void finish_item(const std::string& summary);

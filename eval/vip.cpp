@@ -73,7 +73,7 @@ ConfusionMatrix propagate_vip(FrameFeatures& features, const VipOptions& options
   for (size_t v = 0; v < videos.size(); ++v) {
     const VipVideo& video = videos[v];
     const std::vector<std::string>& frames = frames_of[v];
-    progress.start_item("video " + std::to_string(v + 1) + "/" + std::to_string(videos.size()) + " " + video.name);
+    progress.start_item("video", v, videos.size(), video.name);
     check(!frames.empty() && fs::exists(label_path(video, frames[0])), "vip", "video ", video.name,
           ": the first frame needs an annotation ", frames.empty() ? video.label_folder : label_path(video, frames[0]));
     const LabelMap first = read_label_map(label_path(video, frames[0]));

@@ -735,7 +735,7 @@ TEST_CASE("progress: redrawn in place on a terminal, plain periodic lines elsewh
   // A terminal: every advance redraws the one line; an item's summary goes above it.
   std::ostringstream screen;
   WorkProgress shown("propagate", 10, "frames", &screen, /*terminal=*/true);
-  shown.start_item("sequence 1/2 blackswan");
+  shown.start_item("sequence", 0, 2, "blackswan");
   shown.advance(4);
   CHECK(shown.line().starts_with("[propagate] 4/10 frames  "));
   CHECK(shown.line().ends_with("  sequence 1/2 blackswan"));
