@@ -1,4 +1,3 @@
 #pragma once
-// c (n x n) = a @ b, row-major floats.
-void gemm_eigen_own(const float* a, const float* b, float* c, int n);
-void gemm_openblas(const float* a, const float* b, float* c, int n);  // only with -Dblas=openblas
+// c (m x n) = a (m x k) @ b (k x n), row-major floats, on Eigen's own GEMM.
+void gemm_eigen_own(const float* a, const float* b, float* c, int m, int n, int k);

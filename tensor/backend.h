@@ -31,13 +31,14 @@ namespace sm {
   X(Neg, "neg") X(Exp, "exp") X(Log, "log") X(Sqrt, "sqrt") X(Rsqrt, "rsqrt") X(Abs, "abs")     \
   X(Sign, "sign") X(Tanh, "tanh") X(Sigmoid, "sigmoid") X(Relu, "relu")                         \
   X(Gelu, "gelu") X(GeluTanh, "gelu_tanh")              /* erf form and tanh approximation */   \
-  X(GeluGrad, "gelu_grad") X(GeluTanhGrad, "gelu_tanh_grad") /* their derivatives */          \
   X(PowScalar, "pow_scalar")                            /* x ** param0 */                       \
   X(Clamp, "clamp")                                     /* min(max(x, param0), param1) */
 
 #define SM_BINARY_OPS(X)                                                                    \
   X(Add, "add") X(Sub, "sub") X(Mul, "mul") X(Div, "div") X(Pow, "pow") X(Maximum, "maximum") \
-  X(Minimum, "minimum") X(Eq, "eq") X(Ne, "ne") X(Lt, "lt") X(Le, "le") X(Gt, "gt") X(Ge, "ge")
+  X(Minimum, "minimum") X(Eq, "eq") X(Ne, "ne") X(Lt, "lt") X(Le, "le") X(Gt, "gt") X(Ge, "ge")   \
+  X(GeluBackward, "gelu_backward")         /* a * gelu'(b): a the output's gradient, b the input */ \
+  X(GeluTanhBackward, "gelu_tanh_backward") /* the same for the tanh approximation */
 
 #define SM_REDUCE_OPS(X) \
   X(Sum, "sum") X(Mean, "mean") X(Var, "var") X(Max, "max") X(Min, "min") X(ArgMax, "argmax") X(ArgMin, "argmin")
@@ -214,5 +215,7 @@ bool allow_tf32();
 // OMP_NUM_THREADS, else one per core.
 void set_cpu_threads(int threads);
 int cpu_threads();
+// What runs the CPU's matrix products, e.g. "OpenBLAS, SkylakeX kernels" or "Eigen".
+std::string cpu_gemm_engine();
 
 }  // namespace sm

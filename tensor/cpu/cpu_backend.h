@@ -40,4 +40,10 @@ struct DimSplit {
 };
 DimSplit split_at(const Shape& shape, int64_t dim);
 
+// c (m, n; leading dim ldc) = a (m, k) @ b (k, n) + beta * c, with a and b read as they lie
+// (row-major, or column-major for a transposed view). OpenBLAS or Eigen (cpu/blas.h).
+template <typename T>
+void gemm(const T* a, MatrixLayout la, const T* b, MatrixLayout lb, T* c, int64_t m, int64_t k, int64_t n, int64_t ldc,
+          T beta);
+
 }  // namespace sm::cpu

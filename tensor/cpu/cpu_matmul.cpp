@@ -1,9 +1,10 @@
-// CPU matrix products with Eigen (which may hand the GEMM to OpenBLAS: meson -Dblas=openblas).
+// CPU matrix products: OpenBLAS's GEMM when it is loaded (cpu/blas.h), else Eigen's own.
 // GCC 12 reports false "may be used uninitialized" warnings inside its own AVX-512
 // intrinsics when Eigen's GEMM kernels are inlined here.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Core>
 
+#include "tensor/cpu/blas.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/parallel.h"
 
@@ -16,26 +17,48 @@ template <typename T>
 using ColMajor = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>, 0,
                             Eigen::OuterStride<>>;
 template <typename T>
-using Output = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+using Output = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
 
-template <typename T, typename A, typename B> static void gemm(const A& a, const B& b, T* c, int64_t m, int64_t n) {
-  Output<T>(c, m, n).noalias() = a * b;
+template <typename T, typename A, typename B>
+static void eigen_gemm(const A& a, const B& b, T* c, int64_t m, int64_t n, int64_t ldc, T beta) {
+  Output<T> out(c, m, n, Eigen::OuterStride<>(ldc));
+  if (beta == T(0)) {
+    out.noalias() = a * b;
+  } else {
+    out *= beta;
+    out.noalias() += a * b;
+  }
 }
 
-// c (m, n) = a (m, k) @ b (k, n), each operand mapped row- or column-major as it lies.
+// c (m, n; leading dim ldc) = a (m, k) @ b (k, n) + beta c, each operand read row- or
+// column-major as it lies in memory (a column-major operand is a transposed view).
 template <typename T>
-static void gemm_views(const T* a, MatrixLayout la, const T* b, MatrixLayout lb, T* c, int64_t m, int64_t k,
-                       int64_t n) {
+void gemm(const T* a, MatrixLayout la, const T* b, MatrixLayout lb, T* c, int64_t m, int64_t k, int64_t n,
+          int64_t ldc, T beta) {
+  if (const Blas* engine = blas()) {
+    // Row-major BLAS: a column-major operand is the transpose of a row-major one.
+    if constexpr (std::is_same_v<T, float>) {
+      return engine->sgemm(!la.row_major, !lb.row_major, m, n, k, 1.0f, a, la.leading_dim, b, lb.leading_dim, beta,
+                           c, ldc);
+    } else {
+      return engine->dgemm(!la.row_major, !lb.row_major, m, n, k, 1.0, a, la.leading_dim, b, lb.leading_dim, beta,
+                           c, ldc);
+    }
+  }
   const Eigen::OuterStride<> sa(la.leading_dim), sb(lb.leading_dim);
   if (la.row_major) {
     RowMajor<T> ma(a, m, k, sa);
-    if (lb.row_major) return gemm<T>(ma, RowMajor<T>(b, k, n, sb), c, m, n);
-    return gemm<T>(ma, ColMajor<T>(b, k, n, sb), c, m, n);
+    if (lb.row_major) return eigen_gemm<T>(ma, RowMajor<T>(b, k, n, sb), c, m, n, ldc, beta);
+    return eigen_gemm<T>(ma, ColMajor<T>(b, k, n, sb), c, m, n, ldc, beta);
   }
   ColMajor<T> ma(a, m, k, sa);
-  if (lb.row_major) return gemm<T>(ma, RowMajor<T>(b, k, n, sb), c, m, n);
-  return gemm<T>(ma, ColMajor<T>(b, k, n, sb), c, m, n);
+  if (lb.row_major) return eigen_gemm<T>(ma, RowMajor<T>(b, k, n, sb), c, m, n, ldc, beta);
+  return eigen_gemm<T>(ma, ColMajor<T>(b, k, n, sb), c, m, n, ldc, beta);
 }
+template void gemm<float>(const float*, MatrixLayout, const float*, MatrixLayout, float*, int64_t, int64_t, int64_t,
+                          int64_t, float);
+template void gemm<double>(const double*, MatrixLayout, const double*, MatrixLayout, double*, int64_t, int64_t,
+                           int64_t, int64_t, double);
 
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   const int64_t rank = out.dim();
@@ -58,10 +81,10 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
           off_a += idx * a.strides()[d];
           off_b += idx * b.strides()[d];
         }
-        gemm_views(pa + off_a, la, pb + off_b, lb, pc + i * m * n, m, k, n);
+        gemm<T>(pa + off_a, la, pb + off_b, lb, pc + i * m * n, m, k, n, n, T(0));
       }
     };
-    // Many small products: one thread per product. Few large ones: Eigen threads each.
+    // Many small products: one thread per product. Few large ones: the GEMM's own threads.
     if (batches >= 2 * max_threads()) {
       parallel_for(batches, batches * m * n * k, run);
     } else {
