@@ -303,6 +303,8 @@ Tensor to_device(const Tensor& x, Device device) {
 
 // ======================= elementwise, unary =======================
 
+static Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);  // below: GELU's backward is one
+
 static Tensor unary(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0) {
   check_floating(op_name(op), x);
   Tensor out = new_like(x.shape(), x);
@@ -365,13 +367,13 @@ Tensor relu(const Tensor& x) {
 
 Tensor gelu(const Tensor& x) {
   return record("gelu", unary(UnaryOp::Gelu, x), {x}, [x = saved(x)](const Tensor& g) -> std::vector<Tensor> {
-    return {g * unary(UnaryOp::GeluGrad, x)};
+    return {binary(BinaryOp::GeluBackward, g, x)};
   });
 }
 
 Tensor gelu_tanh(const Tensor& x) {
   return record("gelu_tanh", unary(UnaryOp::GeluTanh, x), {x}, [x = saved(x)](const Tensor& g) -> std::vector<Tensor> {
-    return {g * unary(UnaryOp::GeluTanhGrad, x)};
+    return {binary(BinaryOp::GeluTanhBackward, g, x)};
   });
 }
 

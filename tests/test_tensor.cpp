@@ -154,3 +154,23 @@ TEST_CASE("the vectorizable float exp stays within 2 ulp of std::exp, and keeps 
   CHECK(std::abs(cpu::exp_float(-100.0f) - std::exp(-100.0f)) < 1e-44f);
   CHECK(std::isnan(cpu::exp_float(NAN)));
 }
+
+TEST_CASE("the vectorizable normal CDF behind float GELU is accurate, also far in the lower tail") {
+  // Against erfc in double. Relative error matters in the tail, where GELU = x Phi(x) is tiny
+  // and 1 + erf(x / sqrt 2) in float would be all rounding error.
+  double worst_abs = 0, worst_rel_core = 0, worst_rel_tail = 0;
+  for (double x = -12; x < 12; x += 1e-3) {
+    const float xf = static_cast<float>(x);
+    const double expected = 0.5 * std::erfc(-static_cast<double>(xf) / std::sqrt(2.0));
+    const double got = cpu::normal_cdf_float(xf), error = std::abs(got - expected);
+    worst_abs = std::max(worst_abs, error);
+    double& worst_rel = std::abs(x) <= 5 ? worst_rel_core : worst_rel_tail;
+    worst_rel = std::max(worst_rel, error / expected);
+  }
+  CHECK(worst_abs < 3e-7);
+  CHECK(worst_rel_core < 5e-6);   // |x| <= 5
+  CHECK(worst_rel_tail < 5e-5);   // down to Phi(-12) ~ 1.8e-33
+  CHECK(cpu::normal_cdf_float(0.0f) == doctest::Approx(0.5).epsilon(1e-7));
+  CHECK(cpu::normal_cdf_float(INFINITY) == 1.0f);
+  CHECK(cpu::normal_cdf_float(-INFINITY) == 0.0f);
+}

@@ -3,6 +3,7 @@
 #include <numbers>
 #include <type_traits>
 
+#include "tensor/cpu/blas.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/cpu_math.h"
 #include "tensor/cpu/strided_loop.h"
@@ -19,6 +20,7 @@ void set_cpu_threads(int threads) {
   set_max_threads(threads);
 }
 int cpu_threads() { return max_threads(); }
+std::string cpu_gemm_engine() { return cpu::gemm_engine(); }
 
 namespace cpu {
 
@@ -98,11 +100,19 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
   });
 }
 
-template <typename T> static T gelu_erf(T x) { return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2))); }
+// GELU, exact form: x Phi(x), Phi the standard normal CDF; its derivative Phi(x) + x phi(x).
+// Float uses the vectorizable Phi of cpu_math.h; double (the gradient-check reference) std::erf.
+template <typename T> static T normal_cdf(T x) {
+  if constexpr (std::is_same_v<T, float>) {
+    return normal_cdf_float(x);
+  } else {
+    return T(0.5) * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
+  }
+}
+template <typename T> static T gelu_erf(T x) { return x * normal_cdf(x); }
 template <typename T> static T gelu_erf_grad(T x) {
-  const T cdf = T(0.5) * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
   const T pdf = exp_of(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
-  return cdf + x * pdf;
+  return normal_cdf(x) + x * pdf;
 }
 // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 template <typename T> static T gelu_tanh(T x) {
@@ -130,8 +140,6 @@ template <typename T> static T apply_unary(UnaryOp op, T x, T p0, T p1) {
     case UnaryOp::Relu: return x > 0 ? x : T(0);
     case UnaryOp::Gelu: return gelu_erf(x);
     case UnaryOp::GeluTanh: return gelu_tanh(x);
-    case UnaryOp::GeluGrad: return gelu_erf_grad(x);
-    case UnaryOp::GeluTanhGrad: return gelu_tanh_grad(x);
     case UnaryOp::PowScalar: return std::pow(x, p0);
     case UnaryOp::Clamp: return std::isnan(x) ? x : std::min(std::max(x, p0), p1);
   }
@@ -164,6 +172,13 @@ template <typename T> static T apply_binary(BinaryOp op, T a, T b) {
     case BinaryOp::Le: return a <= b;
     case BinaryOp::Gt: return a > b;
     case BinaryOp::Ge: return a >= b;
+    // a: the gradient of GELU's output, b: its input (one pass instead of two in the backward).
+    case BinaryOp::GeluBackward:
+      if constexpr (std::is_floating_point_v<T>) return a * gelu_erf_grad(b);
+      return T(0);  // integers: refused by the op before this
+    case BinaryOp::GeluTanhBackward:
+      if constexpr (std::is_floating_point_v<T>) return a * gelu_tanh_grad(b);
+      return T(0);
   }
   return a;  // not reached: the switch covers every member (-Werror=switch)
 }

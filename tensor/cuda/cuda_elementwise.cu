@@ -51,7 +51,6 @@ void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
 // The same formulas as the CPU kernels (tensor/cpu/cpu_elementwise.cpp), in T.
 template <UnaryOp op, typename T> __device__ T unary_value(T x, T p0, T p1) {
   const T k_erf = T(0.70710678118654752440);   // 1/sqrt(2)
-  const T k_pdf = T(0.39894228040143267794);   // 1/sqrt(2 pi)
   const T k_tanh = T(0.79788456080286535588);  // sqrt(2/pi)
   switch (op) {
     case UnaryOp::Neg: return -x;
@@ -65,12 +64,6 @@ template <UnaryOp op, typename T> __device__ T unary_value(T x, T p0, T p1) {
     case UnaryOp::Sigmoid: return T(1) / (T(1) + exp(-x));
     case UnaryOp::Relu: return x > 0 ? x : T(0);
     case UnaryOp::Gelu: return T(0.5) * x * (T(1) + erf(x * k_erf));
-    case UnaryOp::GeluGrad: return T(0.5) * (T(1) + erf(x * k_erf)) + x * exp(T(-0.5) * x * x) * k_pdf;
-    case UnaryOp::GeluTanh: return T(0.5) * x * (T(1) + tanh(k_tanh * (x + T(0.044715) * x * x * x)));
-    case UnaryOp::GeluTanhGrad: {
-      const T th = tanh(k_tanh * (x + T(0.044715) * x * x * x));
-      return T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * k_tanh * (T(1) + T(3 * 0.044715) * x * x);
-    }
     case UnaryOp::PowScalar: return pow(x, p0);
     case UnaryOp::Clamp: return isnan(x) ? x : fmin(fmax(x, p0), p1);
   }
@@ -110,6 +103,16 @@ template <BinaryOp op, typename T> __device__ T binary_value(T a, T b) {
     case BinaryOp::Le: return a <= b;
     case BinaryOp::Gt: return a > b;
     case BinaryOp::Ge: return a >= b;
+    // a: the gradient of GELU's output, b: its input.
+    case BinaryOp::GeluBackward: {
+      const T x = b;
+      return a * (T(0.5) * (T(1) + erf(x * T(0.70710678118654752440))) + x * exp(T(-0.5) * x * x) * T(0.39894228040143267794));
+    }
+    case BinaryOp::GeluTanhBackward: {
+      const T x = b, k = T(0.79788456080286535588);
+      const T th = tanh(k * (x + T(0.044715) * x * x * x));
+      return a * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * k * (T(1) + T(3 * 0.044715) * x * x));
+    }
   }
   return a;  // not reached: the switch covers every member (-Werror=switch)
 }
