@@ -505,6 +505,10 @@ struct ReductionPlan {
   Shape out_shape;      // the kept dims
   Shape keepdim_shape;  // x's shape with the reduced dims set to 1
   int64_t reduce_size = 1;
+  // When the reduced dims are one run of adjacent dims, a contiguous x is read in place as
+  // (outer, reduce_size, inner) and `perm` is not needed: no transposing copy.
+  bool one_run = false;
+  int64_t inner = 1;
 };
 
 ReductionPlan plan_reduction(const Tensor& x, const Shape& dims, const char* op) {
@@ -523,19 +527,27 @@ ReductionPlan plan_reduction(const Tensor& x, const Shape& dims, const char* op)
       plan.out_shape.push_back(x.size(d));
     }
   }
+  int64_t first = -1, last = -1;
   for (int64_t d = 0; d < x.dim(); ++d) {
     if (!reduced[d]) continue;
     plan.perm.push_back(d);
     plan.reduce_size *= x.size(d);
+    if (first < 0) first = d;
+    last = d;
   }
+  plan.one_run = first >= 0 && std::all_of(reduced.begin() + first, reduced.begin() + last + 1, [](bool r) { return r; });
+  for (int64_t d = last + 1; plan.one_run && d < x.dim(); ++d) plan.inner *= x.size(d);
   return plan;
 }
 
 Tensor run_reduction(ReduceOp op, const Tensor& x, const ReductionPlan& plan, bool keepdim, DType out_dtype,
                      double correction = 0) {
-  Tensor arranged = raw_contiguous(raw_permute(x, plan.perm));
   Tensor out = new_like(keepdim ? plan.keepdim_shape : plan.out_shape, x, out_dtype);
-  kernels(x).reduce(op, arranged, plan.reduce_size, out, correction);
+  if (plan.one_run && x.is_contiguous()) {
+    kernels(x).reduce(op, x, plan.reduce_size, plan.inner, out, correction);
+  } else {
+    kernels(x).reduce(op, raw_contiguous(raw_permute(x, plan.perm)), plan.reduce_size, 1, out, correction);
+  }
   return out;
 }
 

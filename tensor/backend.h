@@ -96,9 +96,11 @@ class Backend {
   virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
   // out = cond != 0 ? a : b; all expanded to out's shape.
   virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out);
-  // x is contiguous (rows, reduce_size) viewed flat; out holds `rows` values.
+  // x is contiguous, seen as (outer, reduce_size, inner); the middle axis is reduced into
+  // out, contiguous (outer, inner). inner = 1 reduces rows; outer = 1 reduces columns (a bias
+  // gradient: the sum over all leading dims), with no transposing copy either way.
   // Var divides by (reduce_size - correction).
-  virtual void reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, const Tensor& out,
+  virtual void reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, int64_t inner, const Tensor& out,
                       double correction);
   // out (batch..., M, N) = a (batch..., M, K) @ b (batch..., K, N). a and b may have any
   // batch strides (0 for broadcast) and be transposed in their last two dims.

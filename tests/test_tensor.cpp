@@ -137,6 +137,30 @@ TEST_CASE("matmul multiplies transposed operands without copying them") {
   CHECK(max(abs(direct - copied).flatten(), 0).item() < 1e-4);
 }
 
+TEST_CASE("reductions over leading dims read columns in place and agree with reducing rows") {
+  // 150 columns: two full blocks of 64 and a partial one. NaNs test max/min's NaN rule.
+  Tensor x = randn({2, 37, 150});
+  std::vector<float> v = x.to_vector<float>();
+  v[5 * 150 + 70] = NAN, v[150 * 37 + 9 * 150 + 3] = NAN;
+  x = from_vector(v, {2, 37, 150});
+  Tensor rows = x.transpose(1, 2).contiguous();  // (2, 150, 37): the same lines, as rows
+  auto same = [](const Tensor& a, const Tensor& b) {
+    std::vector<float> va = to_dtype(a, DType::F32).to_vector<float>(), vb = to_dtype(b, DType::F32).to_vector<float>();
+    REQUIRE(va.size() == vb.size());
+    for (size_t i = 0; i < va.size(); ++i)
+      if (!(va[i] == vb[i] || (std::isnan(va[i]) && std::isnan(vb[i])) || std::abs(va[i] - vb[i]) < 1e-5f)) return false;
+    return true;
+  };
+  CHECK(same(sum(x, {1}), sum(rows, {2})));
+  CHECK(same(mean(x, {1}), mean(rows, {2})));
+  CHECK(same(var(x, {1}), var(rows, {2})));
+  CHECK(same(max(x, 1), max(rows, 2)));
+  CHECK(same(min(x, 1), min(rows, 2)));
+  CHECK(same(argmax(x, 1), argmax(rows, 2)));
+  CHECK(same(argmin(x, 1), argmin(rows, 2)));
+  CHECK(same(sum(x, {0, 1}), sum(rows.permute({1, 0, 2}).contiguous().reshape({150, 74}), {1})));
+}
+
 TEST_CASE("the vectorizable float exp stays within 2 ulp of std::exp, and keeps inf, 0 and NaN") {
   double worst_ulps = 0;
   for (float x = -103.0f; x < 88.7f; x += 0.0137f) {

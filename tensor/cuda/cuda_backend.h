@@ -20,7 +20,8 @@ class CudaBackend final : public Backend {
   void unary(UnaryOp op, const Tensor& x, const Tensor& out, double param0, double param1) override;
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
   void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
-  void reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, const Tensor& out, double correction) override;
+  void reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, int64_t inner, const Tensor& out,
+              double correction) override;
   void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) override;
   void softmax_backward(const Tensor& y, const Tensor& gy, int64_t dim, bool log, const Tensor& gx) override;

@@ -1,7 +1,9 @@
-// CUDA reductions over the last axis of a contiguous (rows, n) block: sum, mean, var, max,
-// min, argmax, argmin (tensor/cuda/reductions.h says how each accumulates and merges).
+// CUDA reductions of the middle axis of a contiguous (outer, n, inner) block: sum, mean, var,
+// max, min, argmax, argmin (tensor/cuda/reductions.h says how each accumulates and merges).
 //
-// Three shapes of work, each fast for some (rows, n):
+// Columns (inner > 1): one thread per output, adjacent threads on adjacent columns, so each
+// row segment is read coalesced. Rows (inner = 1), three shapes of work, each fast for some
+// (rows, n):
 //   short rows        one warp per row (lanes stride along it, then a warp reduction);
 //   many long rows    one block per row;
 //   few long rows     each row split into chunks over several blocks, whose partial results
@@ -83,9 +85,23 @@ void reduce_rows(const T* x, int64_t rows, int64_t n, typename R::Out* out, doub
   }
 }
 
+// Output (o, k) merges x[o][0..n)[k], in order.
+template <typename R, typename T>
+__global__ void reduce_columns_kernel(const T* x, int64_t outputs, int64_t n, int64_t inner, typename R::Out* out,
+                                      double correction) {
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < outputs;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const T* column = x + idx / inner * n * inner + idx % inner;
+    typename R::Acc acc = R::identity();
+    for (int64_t i = 0; i < n; ++i) acc = R::merge(acc, R::element(column[i * inner], i));
+    out[idx] = R::finish(acc, n, correction);
+  }
+}
+
 }  // namespace
 
-void CudaBackend::reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, const Tensor& out, double correction) {
+void CudaBackend::reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, int64_t inner, const Tensor& out,
+                         double correction) {
   const int64_t rows = out.numel();
   if (rows == 0) return;
   dispatch_dtype(x.dtype(), [&](auto t) {
@@ -95,8 +111,13 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, cons
       using Out = typename R::Out;
       check(out.dtype() == dtype_of<Out>(), op_name(op), "writes ", dtype_name(dtype_of<Out>()), ", got an output of ",
             dtype_name(out.dtype()));
-      reduce_rows<R>(static_cast<const T*>(x.raw_data()), rows, reduce_size, static_cast<Out*>(out.raw_data()),
-                     correction);
+      if (inner > 1) {
+        reduce_columns_kernel<R><<<blocks_for(rows), kThreads>>>(static_cast<const T*>(x.raw_data()), rows, reduce_size,
+                                                                  inner, static_cast<Out*>(out.raw_data()), correction);
+      } else {
+        reduce_rows<R>(static_cast<const T*>(x.raw_data()), rows, reduce_size, static_cast<Out*>(out.raw_data()),
+                       correction);
+      }
     });
   });
   launched(op_name(op));
