@@ -135,6 +135,15 @@ std::optional<Shape> view_strides(const Tensor& x, const Shape& shape) {
   return strides;
 }
 
+// x seen with `shape` (same numel), as a view when the layout allows, else as a copy.
+Tensor raw_reshape(const Tensor& x, const Shape& shape) {
+  if (shape == x.shape()) return x;
+  std::optional<Shape> strides = view_strides(x, shape);
+  if (strides) return make_view(x, shape, *strides, x.offset());
+  Tensor packed = raw_copy(x);
+  return make_view(packed, shape, contiguous_strides(shape), packed.offset());
+}
+
 // A contiguous tensor seen as (rows, c): how the fused row kernels read it.
 Tensor as_rows(const Tensor& t, int64_t c) {
   const int64_t rows = c == 0 ? 0 : t.numel() / c;
@@ -725,6 +734,19 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                 });
 }
 
+// q, k, v as the (B, H, N, D) views the attention kernels take: leading unit dims added, or
+// leading batch dims merged (a copy only if they cannot be merged as a view), the last dim
+// contiguous.
+static Tensor as_heads(const Tensor& x) {
+  Shape shape = x.shape();
+  while (shape.size() < 4) shape.insert(shape.begin(), 1);
+  int64_t merged = 1;
+  while (shape.size() > 4) merged *= shape.front(), shape.erase(shape.begin());
+  shape[0] *= merged;
+  Tensor t = raw_reshape(x, shape);
+  return t.strides().back() == 1 || t.size(-1) == 1 ? t : raw_copy(t);
+}
+
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                     Tensor* weights_out) {
   const char* op = "scaled_dot_product_attention";
@@ -735,22 +757,39 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                     q.size(-1) == k.size(-1);
   check(fits, op, "shapes q ", fmt(q.shape()), ", k ", fmt(k.shape()), ", v ", fmt(v.shape()),
         " do not fit (..., N, D), (..., M, D), (..., M, Dv)");
+  check_same(op, q, k);
+  check_same(op, q, v);
+  check_floating(op, q);
+  check(k.size(-2) > 0, op, "needs at least one key, got k ", fmt(k.shape()));
   if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  Tensor weights, out;
-  {
-    NoGradGuard inner;  // the pieces are recorded as one node below
-    weights = softmax(matmul(q * scale, transpose(k, -1, -2)), -1);  // (..., N, M); scaling q is N*D work, not N*M
-    out = matmul(weights, v);                                          // (..., N, Dv)
+  if (weights_out) {
+    // The weights were asked for (attention maps): the plain composition, which keeps them.
+    Tensor weights = softmax(matmul(q * scale, transpose(k, -1, -2)), -1);  // (..., N, M)
+    *weights_out = weights.detach();
+    return matmul(weights, v);                                                // (..., N, Dv)
   }
-  if (weights_out) *weights_out = weights;
-  return record(op, out, {q, k, v},
-                [q = saved(q), k = saved(k), v = saved(v), weights, scale](const Tensor& g) -> std::vector<Tensor> {
-                  Tensor grad_weights = matmul(g, transpose(v, -1, -2));  // (..., N, M)
-                  Tensor grad_scores = empty_like(weights);
-                  kernels(weights).softmax_backward(weights, raw_contiguous(grad_weights), weights.dim() - 1, false,
-                                                    grad_scores);
-                  return {matmul(grad_scores, k) * scale, matmul(transpose(grad_scores, -1, -2), q) * scale,
-                          matmul(transpose(weights, -1, -2), g)};
+  // The fused kernels: no (N, M) matrix is kept, in the forward or the backward.
+  Tensor q4 = as_heads(q), k4 = as_heads(k), v4 = as_heads(v);  // (B, H, N, D), (B, H, M, D), (B, H, M, Dv)
+  const int64_t b = q4.size(0), h = q4.size(1), n = q4.size(2), dv = v4.size(3);
+  // The output lies as (B, N, H, Dv) and is seen as (B, H, N, Dv): merging the heads back into
+  // (B, N, H * Dv), what the projection after attention reads, is then a view, not a copy.
+  Tensor out = raw_permute(new_like({b, n, h, dv}, q), {0, 2, 1, 3});
+  Tensor lse = new_like({b, h, n}, q);
+  kernels(q).attention(q4, k4, v4, scale, out, lse);
+  Shape out_shape = q.shape();
+  out_shape.back() = dv;
+  Tensor result = raw_reshape(out, out_shape);
+  return record(op, result, {q, k, v},
+                [q4 = saved(q4), k4 = saved(k4), v4 = saved(v4), out = saved(out), lse, scale,
+                 shapes = std::vector<Shape>{q.shape(), k.shape(), v.shape()}](const Tensor& g) -> std::vector<Tensor> {
+                  Tensor g4 = as_heads(g);
+                  // Gradients in the (B, N, H, D) layout too, for the same reason as the output.
+                  auto like_heads = [&](const Tensor& x) {
+                    return raw_permute(new_like({x.size(0), x.size(2), x.size(1), x.size(3)}, x), {0, 2, 1, 3});
+                  };
+                  Tensor gq = like_heads(q4), gk = like_heads(k4), gv = like_heads(v4);
+                  kernels(q4).attention_backward(q4, k4, v4, out, lse, g4, scale, gq, gk, gv);
+                  return {raw_reshape(gq, shapes[0]), raw_reshape(gk, shapes[1]), raw_reshape(gv, shapes[2])};
                 });
 }
 

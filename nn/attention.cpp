@@ -23,12 +23,20 @@ Attention::Attention(int64_t dim, int64_t heads, bool qkv_bias) : heads(heads) {
   proj = register_module("proj", std::make_shared<Linear>(dim, dim));
 }
 
+// Rows [part * C, (part + 1) * C) of a packed projection (qkv: 3 parts, kv: 2) applied to x:
+// one product per part rather than slicing one (B, N, parts * C) product, because the
+// gradient of a slice of activations is a zero-padded full-size copy, while the gradient of
+// a slice of the weights is small. The parameters keep their packed MAE names and layouts.
+static Tensor project_part(const Linear& packed, const Tensor& x, int64_t part, int64_t c) {
+  return linear(x, packed.weight.narrow(0, part * c, c), packed.bias.defined() ? packed.bias.narrow(0, part * c, c) : Tensor());
+}
+
 Tensor Attention::forward(const Tensor& x) const {
   check_tokens(x, proj->weight.size(0), "input");
-  const int64_t b = x.size(0), n = x.size(1), c = x.size(2);
-  Tensor qkv_heads = qkv->forward(x).reshape({b, n, 3, heads, c / heads}).permute({2, 0, 3, 1, 4});  // (3, B, H, N, D)
-  Tensor q = qkv_heads.narrow(0, 0, 1).squeeze(0), k = qkv_heads.narrow(0, 1, 1).squeeze(0),
-         v = qkv_heads.narrow(0, 2, 1).squeeze(0);  // (B, H, N, D) each
+  const int64_t c = x.size(2);
+  Tensor q = split_heads(project_part(*qkv, x, 0, c), heads);  // (B, H, N, D) each
+  Tensor k = split_heads(project_part(*qkv, x, 1, c), heads);
+  Tensor v = split_heads(project_part(*qkv, x, 2, c), heads);
   Tensor out = scaled_dot_product_attention(q, k, v, 0, keep_weights ? &last_weights : nullptr);  // (B, H, N, D)
   return proj->forward(merge_heads(out));
 }
@@ -46,10 +54,9 @@ Tensor CrossAttention::forward(const Tensor& x, const Tensor& memory) const {
   check_tokens(memory, c, "memory");
   check(memory.size(0) == x.size(0), "CrossAttention", "batch of queries ", fmt(x.shape()), " and memory ",
         fmt(memory.shape()), " differ");
-  const int64_t b = memory.size(0), m = memory.size(1);
-  Tensor queries = split_heads(q->forward(x), heads);                                                 // (B, H, N, D)
-  Tensor kv_heads = kv->forward(memory).reshape({b, m, 2, heads, c / heads}).permute({2, 0, 3, 1, 4});  // (2, B, H, M, D)
-  Tensor keys = kv_heads.narrow(0, 0, 1).squeeze(0), values = kv_heads.narrow(0, 1, 1).squeeze(0);     // (B, H, M, D)
+  Tensor queries = split_heads(q->forward(x), heads);                  // (B, H, N, D)
+  Tensor keys = split_heads(project_part(*kv, memory, 0, c), heads);    // (B, H, M, D)
+  Tensor values = split_heads(project_part(*kv, memory, 1, c), heads);  // (B, H, M, D)
   Tensor out = scaled_dot_product_attention(queries, keys, values, 0, keep_weights ? &last_weights : nullptr);
   return proj->forward(merge_heads(out));
 }

@@ -1,9 +1,10 @@
 // Multi-head attention layers (timm / MAE names).
 //
-// Attention (self): one fused projection qkv (dim -> 3 dim), heads attend within x, proj.
+// Attention (self): one packed projection qkv (dim -> 3 dim), heads attend within x, proj.
 // CrossAttention: queries from x (q: dim -> dim), keys and values from a memory sequence
 // (kv: dim -> 2 dim), proj. Both call scaled_dot_product_attention, one op with its own
-// backward rule.
+// fused kernels and backward rule. The heads are strided views: split_heads and merge_heads
+// copy nothing.
 #pragma once
 
 #include "nn/layers.h"

@@ -103,3 +103,32 @@ TEST_CASE("gradcheck reports a wrong gradient") {
   CHECK(r.message.find("input 0") != std::string::npos);
   CHECK(gradcheck([](const std::vector<Tensor>& in) { return in[0] * in[0]; }, {x}).ok);
 }
+
+TEST_CASE("fused attention equals the plain composition across many tiles, forward and gradients") {
+  // 150 queries (3 query tiles) and 700 keys (2 key tiles: the online softmax rescales), heads
+  // read from one packed (B, N, 3, H, D)-like tensor as strided views, float64.
+  const int64_t b = 2, h = 3, n = 150, m = 700, d = 16;
+  manual_seed(3);
+  const TensorOptions f64{.dtype = DType::F64};
+  Tensor packed_q = randn({b, n, h, d}, f64), packed_kv = randn({b, m, 2, h, d}, f64);
+  packed_q.requires_grad_();
+  packed_kv.requires_grad_();
+  const Tensor grad_out = randn({b, h, n, d}, f64);
+  auto run = [&](bool fused) {
+    packed_q.zero_grad();
+    packed_kv.zero_grad();
+    Tensor q = packed_q.permute({0, 2, 1, 3});                                      // (B, H, N, D)
+    Tensor k = packed_kv.narrow(2, 0, 1).squeeze(2).permute({0, 2, 1, 3}) * 3.0;    // large scores
+    Tensor v = packed_kv.narrow(2, 1, 1).squeeze(2).permute({0, 2, 1, 3});
+    Tensor weights;
+    Tensor out = scaled_dot_product_attention(q, k, v, 0, fused ? nullptr : &weights);  // (B, H, N, D)
+    out.backward(grad_out);
+    return std::vector<Tensor>{out.detach(), packed_q.grad(), packed_kv.grad()};
+  };
+  const std::vector<Tensor> fused = run(true), plain = run(false);
+  for (size_t i = 0; i < fused.size(); ++i) {
+    CAPTURE(i);
+    const double scale = max(abs(plain[i]).flatten(), 0).item();
+    CHECK(max(abs(fused[i] - plain[i]).flatten(), 0).item() <= 1e-12 * scale);
+  }
+}

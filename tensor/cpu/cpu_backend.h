@@ -32,6 +32,11 @@ class CpuBackend final : public Backend {
   void argsort(const Tensor& x, int64_t dim, bool descending, const Tensor& out) override;
   void adamw(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& exp_avgs,
              const std::vector<Tensor>& exp_avg_sqs, const AdamWStep& step) override;
+  void attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const Tensor& out,
+                 const Tensor& lse) override;
+  void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                          const Tensor& gout, double scale, const Tensor& gq, const Tensor& gk,
+                          const Tensor& gv) override;
 };
 
 // Splits a contiguous shape around `dim` into (outer, size, inner): element (o, i, k)
