@@ -30,11 +30,10 @@ static void eigen_gemm(const A& a, const B& b, T* c, int64_t m, int64_t n, int64
   }
 }
 
-// c (m, n; leading dim ldc) = a (m, k) @ b (k, n) + beta c, each operand read row- or
-// column-major as it lies in memory (a column-major operand is a transposed view).
+// One product on the calling thread (the engines stay on one thread inside a parallel region).
 template <typename T>
-void gemm(const T* a, MatrixLayout la, const T* b, MatrixLayout lb, T* c, int64_t m, int64_t k, int64_t n,
-          int64_t ldc, T beta) {
+static void gemm_one_thread(const T* a, MatrixLayout la, const T* b, MatrixLayout lb, T* c, int64_t m, int64_t k,
+                            int64_t n, int64_t ldc, T beta) {
   if (const Blas* engine = blas()) {
     // Row-major BLAS: a column-major operand is the transpose of a row-major one.
     if constexpr (std::is_same_v<T, float>) {
@@ -54,6 +53,38 @@ void gemm(const T* a, MatrixLayout la, const T* b, MatrixLayout lb, T* c, int64_
   ColMajor<T> ma(a, m, k, sa);
   if (lb.row_major) return eigen_gemm<T>(ma, RowMajor<T>(b, k, n, sb), c, m, n, ldc, beta);
   return eigen_gemm<T>(ma, ColMajor<T>(b, k, n, sb), c, m, n, ldc, beta);
+}
+// Where a row (or column) block of an operand starts: rows of a row-major matrix are ld apart,
+// of a column-major one 1 apart.
+static int64_t row_offset(MatrixLayout l, int64_t row) { return l.row_major ? row * l.leading_dim : row; }
+static int64_t col_offset(MatrixLayout l, int64_t col) { return l.row_major ? col : col * l.leading_dim; }
+
+// c (m, n; leading dim ldc) = a (m, k) @ b (k, n) + beta c, each operand read row- or
+// column-major as it lies in memory (a column-major operand is a transposed view).
+// With several threads, each multiplies its own block of rows of c (of columns, when c is
+// wider than tall) on one thread: measured 10-60 % faster at the presets' shapes than one
+// product split by the engine itself (OpenBLAS and Eigen alike; benchmarks/gemm.cpp).
+constexpr int64_t kSplitFrom = int64_t(1) << 20;  // multiply-adds; below this one thread is faster
+constexpr int64_t kMinBlock = 16;                 // rows or columns per thread at the least
+
+template <typename T>
+void gemm(const T* a, MatrixLayout la, const T* b, MatrixLayout lb, T* c, int64_t m, int64_t k, int64_t n,
+          int64_t ldc, T beta) {
+  const bool by_rows = m >= n;
+  const int64_t extent = by_rows ? m : n;
+  const int64_t parts = std::min<int64_t>(max_threads(), extent / kMinBlock);
+  if (parts < 2 || m * n * k < kSplitFrom || in_parallel()) return gemm_one_thread(a, la, b, lb, c, m, k, n, ldc, beta);
+  const int64_t block = (extent + parts - 1) / parts;
+  parallel_for(parts, parts * kParallelGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t part = begin; part < end; ++part) {
+      const int64_t first = part * block, size = std::min(block, extent - first);
+      if (by_rows) {
+        gemm_one_thread(a + row_offset(la, first), la, b, lb, c + first * ldc, size, k, n, ldc, beta);
+      } else {
+        gemm_one_thread(a, la, b + col_offset(lb, first), lb, c + first, m, k, size, ldc, beta);
+      }
+    }
+  });
 }
 template void gemm<float>(const float*, MatrixLayout, const float*, MatrixLayout, float*, int64_t, int64_t, int64_t,
                           int64_t, float);
