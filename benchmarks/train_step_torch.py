@@ -8,6 +8,7 @@ back to the slow reference BLAS). Prints one line like bench_train_step's.
 """
 import argparse
 import os
+import resource
 import sys
 import time
 
@@ -57,4 +58,4 @@ for step in range(args.steps + 1):  # step 0 warms up
 total = sum(best)
 print(f"pytorch {torch.__version__} {args.config} batch {args.batch}, {torch.get_num_threads()} threads: "
       f"forward {best[0]:.1f} ms, backward {best[1]:.1f} ms, AdamW {best[2]:.1f} ms, step {total:.1f} ms = "
-      f"{1e3 * args.batch / total:.1f} pairs/s")
+      f"{1e3 * args.batch / total:.1f} pairs/s, peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
