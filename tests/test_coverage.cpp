@@ -62,8 +62,8 @@ class RecordingBackend final : public Backend {
   void where(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) override {
     record("where").where(c, a, b, out);
   }
-  void reduce(ReduceOp op, const Tensor& x, int64_t n, const Tensor& out, double correction) override {
-    record("reduce").reduce(op, x, n, out, correction);
+  void reduce(ReduceOp op, const Tensor& x, int64_t n, int64_t inner, const Tensor& out, double correction) override {
+    record("reduce").reduce(op, x, n, inner, out, correction);
   }
   void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override { record("matmul").matmul(a, b, out); }
   void softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) override {
