@@ -163,6 +163,7 @@ TEST_CASE("train settings: one table gives the flags, their help, config.json an
   fails_with([](TrainOptions& b) { b.crop_scale_min = 0; }, "[train] --crop-scale-min must be in (0, 1], got 0");
   fails_with([](TrainOptions& b) { b.blr = NAN; }, "[train] --blr must be a finite number, got nan");
   fails_with([](TrainOptions& b) { b.device = "tpu"; }, "[train] --device must be cpu or cuda, got 'tpu'");
+  fails_with([](TrainOptions& b) { b.precision = "fp16"; }, "[train] --precision must be fp32 or tf32 or bf16, got 'fp16'");
   fails_with([](TrainOptions& b) { b.gap_min = 9, b.gap_max = 5; }, "[train] --gap-min 9 is larger than --gap-max 5");
 }
 
@@ -203,6 +204,16 @@ TEST_CASE("train: an interrupted and resumed run gives the same loss curve as an
     CHECK_MESSAGE(run.code == 0, run.output);
     CHECK(read_image(png).width > 0);
   }
+  if (!cuda_available()) {  // --device cuda on a machine without a GPU: one clear line
+    Run no_gpu = siammae("reconstruct --device cuda --checkpoint " + checkpoint + " --frames " + frame + "00000.jpg " +
+                         frame + "00004.jpg --out " + resumed + "/x.png");
+    CHECK(no_gpu.code == 1);
+    CHECK(no_gpu.output.find("[to] ") != std::string::npos);
+    CHECK(no_gpu.output.find("CUDA") != std::string::npos);
+  }
+  Run bad_device = siammae("attention --device tpu --checkpoint " + checkpoint + " --frames " + frame + "00000.jpg " +
+                           frame + "00004.jpg --out " + resumed + "/x.png");
+  CHECK(bad_device.output.find("[attention] --device must be cpu or cuda, got 'tpu'") != std::string::npos);
   Run one_frame = siammae("reconstruct --checkpoint " + checkpoint + " --frames " + frame + "00000.jpg --out x.png");
   CHECK(one_frame.code == 1);
   CHECK(one_frame.output.find("--frames needs 2 values") != std::string::npos);
@@ -216,6 +227,31 @@ TEST_CASE("train: an interrupted and resumed run gives the same loss curve as an
   CHECK(finished.output.find("already at step 6 of 6") != std::string::npos);
   std::filesystem::remove_all(straight);
   std::filesystem::remove_all(resumed);
+}
+
+TEST_CASE("train --precision bf16 follows the float32 loss curve; the summary gives the peak memory") {
+  const std::string data = synthetic_videos();
+  const std::string fp32 = temp_path("sm_run_fp32"), bf16 = temp_path("sm_run_bf16");
+  std::filesystem::remove_all(fp32);
+  std::filesystem::remove_all(bf16);
+  const std::string common = "train --config micro --data " + data +
+                             " --steps 6 --batch 4 --gap-min 2 --gap-max 4 --eval-every 6 --blr 0.01 --seed 3 ";
+  Run a = siammae(common + "--out " + fp32);
+  REQUIRE_MESSAGE(a.code == 0, a.output);
+  CHECK(a.output.find("peak memory ") != std::string::npos);
+  CHECK(a.output.find(" MB reserved on the cpu") != std::string::npos);
+  Run b = siammae(common + "--out " + bf16 + " --precision bf16");
+  REQUIRE_MESSAGE(b.code == 0, b.output);
+  const std::vector<std::string> exact = logged_losses(fp32), mixed = logged_losses(bf16);
+  REQUIRE(exact.size() == 6);
+  REQUIRE(mixed.size() == 6);
+  for (size_t i = 0; i < exact.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::stod(mixed[i]) == doctest::Approx(std::stod(exact[i])).epsilon(0.02));
+  }
+  CHECK(mixed != exact);  // the products did run in bfloat16
+  std::filesystem::remove_all(fp32);
+  std::filesystem::remove_all(bf16);
 }
 
 TEST_CASE("train: bad settings are one clear line") {

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "autograd/autocast.h"
 #include "data/loader.h"
 #include "eval/progress.h"
 #include "models/siammae/checkpoint.h"
@@ -56,6 +57,10 @@ const FieldTable<TrainOptions>& TrainOptions::fields() {
         .add("threads", &O::threads, "threads", "CPU threads for the math; 0 = one per core", kNonNegative)
         .add("seed", &O::seed, "seed", "seed of every random draw (init, pairs, crops, masks)")
         .add("device", &O::device, "device", "cpu or cuda", one_of({"cpu", "cuda"}))
+        .add("precision", &O::precision, "precision",
+             "fp32; tf32 (float32 products on a GPU's TF32 tensor cores); or bf16 (matrix products in bfloat16, "
+             "float32 weights, norms, softmax and loss)",
+             one_of({"fp32", "tf32", "bf16"}))
         .add("eval_every", &O::eval_every, "eval-every", "steps between recon_<step>.png pictures and checkpoints",
              kPositive)
         .add("log_every", &O::log_every, "log-every", "steps between log lines when the output is not a terminal",
@@ -339,8 +344,12 @@ double optimize(Learner& learner, const PairBatch& batch, int64_t step, double l
                 Device device) {
   learner.optimizer->set_lr(lr);
   Generator mask_gen(derive_seed(options.seed, kMaskStream, static_cast<uint64_t>(step)));
-  SiamMAEOutput result = learner.model->forward(batch.f1.to(device), batch.f2.to(device),
-                                                learner.model->sample_masks(options.batch, mask_gen));
+  SiamMAEOutput result;
+  {
+    AutocastGuard autocast(options.precision == "bf16");  // the backward keeps the products' precision
+    result = learner.model->forward(batch.f1.to(device), batch.f2.to(device),
+                                    learner.model->sample_masks(options.batch, mask_gen));
+  }
   learner.optimizer->zero_grad();
   result.loss.backward();
   if (options.clip_grad > 0) clip_grad_norm(learner.model->parameters(), options.clip_grad);
@@ -377,6 +386,8 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
   options.validate();
   if (options.threads > 0) set_cpu_threads(static_cast<int>(options.threads));
   const Device device = options.device == "cuda" ? Device::CUDA : Device::CPU;
+  set_allow_tf32(options.precision == "tf32");
+  reset_peak_memory(device);
   const RunFiles files{options.out_dir};
   fs::create_directories(files.folder);
 
@@ -437,6 +448,9 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
   summary.last_loss = log.recent_loss(window_steps);
   summary.pairs_per_second = static_cast<double>(options.batch * (step - start)) / timer.total_time();
   summary.data_wait_share = timer.total_wait_share();
+  const MemoryStats memory = memory_stats(device);
+  summary.peak_tensor_bytes = memory.peak_allocated;
+  summary.peak_reserved_bytes = memory.peak_reserved;
   return summary;
 }
 

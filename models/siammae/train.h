@@ -41,6 +41,7 @@ struct TrainOptions {
   int64_t threads = 0;
   uint64_t seed = 0;
   std::string device = "cpu";
+  std::string precision = "fp32";
   int64_t eval_every = 100;
   int64_t log_every = 10;
   int64_t stop_after = 0;
@@ -66,6 +67,9 @@ struct TrainSummary {
   double pairs_per_second = 0;
   double data_wait_share = 0;  // fraction of the wall time spent waiting for the loader
   bool interrupted = false;    // stopped by Ctrl-C or stop_after before total_steps
+  // The device's caching allocator over the run: the most bytes tensors held at once, and the
+  // most taken from the system (tensor/allocator.h).
+  std::size_t peak_tensor_bytes = 0, peak_reserved_bytes = 0;
 };
 
 // Runs (or resumes) training and writes the run directory. Progress goes to `out`: one

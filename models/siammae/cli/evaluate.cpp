@@ -73,9 +73,7 @@ std::unique_ptr<FrameFeatures> chosen_features(const Flags& flags) {
   const bool has_checkpoint = flags.given("checkpoint"), has_baseline = flags.given("features");
   check(has_checkpoint != has_baseline, flags.command(), "give either --checkpoint or --features (see siammae ",
         flags.command(), " --help)");
-  const std::string device_text = flags.text("device");
-  check(device_text == "cpu" || device_text == "cuda", flags.command(), "--device must be cpu or cuda");
-  const Device device = device_text == "cuda" ? Device::CUDA : Device::CPU;
+  const Device device = flags.device("device");
   if (has_checkpoint) {
     VitImportOptions vit;
     vit.heads = flags.given("heads") ? flags.integer("heads") : 0;

@@ -109,6 +109,12 @@ double Flags::number(const std::string& name) const {
 
 bool Flags::on(const std::string& name) const { return text(name) == "true"; }
 
+Device Flags::device(const std::string& name) const {
+  const std::string& value = text(name);
+  check(value == "cpu" || value == "cuda", command_, "--", name, " must be cpu or cuda, got '", value, "'");
+  return value == "cuda" ? Device::CUDA : Device::CPU;
+}
+
 bool Flags::given(const std::string& name) const { return find(name).given; }
 
 std::vector<std::string> Flags::list(const std::string& name) const {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/dtype.h"
+
 namespace sm::cli {
 
 class Flags {
@@ -32,6 +34,7 @@ class Flags {
   int64_t integer(const std::string& name) const;
   double number(const std::string& name) const;
   bool on(const std::string& name) const;  // a switch
+  Device device(const std::string& name) const;  // "cpu" or "cuda"
   bool given(const std::string& name) const;  // set on the command line (not by default)
   std::vector<std::string> list(const std::string& name) const;  // comma-separated values
   // Every flag with its effective value, for config.json.

@@ -32,17 +32,20 @@ void add_pair_flags(Flags& flags, const std::string& out_help) {
       .add_values("frames", 2, "the past frame f1 and the future frame f2 (JPEG or PNG)")
       .add_required("out", out_help)
       .add("mask-seed", "0", "seed of f2's random mask")
-      .add("mask-ratio", "the model's", "fraction of f2's patches hidden");
+      .add("mask-ratio", "the model's", "fraction of f2's patches hidden")
+      .add("device", "cpu", "cpu or cuda, for the model");
 }
 
 PairInput read_pair(const Flags& flags) {
   PairInput in;
+  const Device device = flags.device("device");
   in.model = load_model(flags.text("checkpoint"));
+  in.model->to(device);
   if (flags.given("mask-ratio")) in.model->model_config.mask_ratio = flags.number("mask-ratio");
   const std::vector<std::string> frames = flags.list("frames");
   const int64_t size = in.model->model_config.image_size;
-  in.f1 = model_input(frames[0], size);
-  in.f2 = model_input(frames[1], size);
+  in.f1 = model_input(frames[0], size).to(device);
+  in.f2 = model_input(frames[1], size).to(device);
   Generator gen(static_cast<uint64_t>(flags.integer("mask-seed")));
   in.masks = in.model->sample_masks(1, gen);
   return in;
