@@ -301,6 +301,34 @@ TEST_CASE("fused AdamW on CUDA equals the CPU's") {
   CHECK(closeness(b_gpu, b_cpu, 1e-6, 1e-6) <= 1.0);
 }
 
+TEST_CASE("matmul on CUDA: heads read in place, broadcast batches, transposed operands, bfloat16 operands") {
+  Generator gen(10);
+  const Tensor qkv = randn({4, 50, 3, 6, 16}, {}, &gen);  // (B, N, 3, H, D), as a qkv projection lies
+  const Tensor q = qkv.narrow(2, 0, 1).squeeze(2).permute({0, 2, 1, 3});  // (B, H, N, D), strided
+  const Tensor k = qkv.narrow(2, 1, 1).squeeze(2).permute({0, 2, 1, 3});
+  const Tensor gq = q.to(kGpu).detach(), gk = k.to(kGpu).detach();
+  // to(kGpu) packs; the views below are taken on the GPU, as the model takes them.
+  const Tensor gqkv = qkv.to(kGpu);
+  const Tensor q_view = gqkv.narrow(2, 0, 1).squeeze(2).permute({0, 2, 1, 3});
+  const Tensor k_view = gqkv.narrow(2, 1, 1).squeeze(2).permute({0, 2, 1, 3});
+  const Tensor expected = matmul(q, k.transpose(-1, -2));  // (B, H, N, N)
+  CHECK(gpu_vs_cpu(matmul(q_view, k_view.transpose(-1, -2)), expected, 1e-5, 1e-5) <= 1.0);
+  CHECK(gpu_vs_cpu(matmul(gq, gk.transpose(-1, -2)), expected, 1e-5, 1e-5) <= 1.0);
+  // A (N, D) matrix broadcast over the batch, and a transposed left operand.
+  const Tensor w = randn({16, 50}, {}, &gen);
+  CHECK(gpu_vs_cpu(matmul(q_view, w.to(kGpu)), matmul(q, w), 1e-5, 1e-5) <= 1.0);
+  CHECK(gpu_vs_cpu(matmul(q_view.transpose(-1, -2), q_view), matmul(q.transpose(-1, -2), q), 1e-5, 1e-5) <= 1.0);
+  // bfloat16 operands (what autocast hands cuBLAS): the product of the rounded values.
+  auto rounded = [](const Tensor& t) { return to_dtype(to_dtype(t, DType::BF16), DType::F32); };
+  Tensor mixed;
+  {
+    AutocastGuard autocast;
+    mixed = matmul(q_view, k_view.transpose(-1, -2));
+  }
+  CHECK(mixed.dtype() == DType::F32);
+  CHECK(gpu_vs_cpu(mixed, matmul(rounded(q), rounded(k).transpose(-1, -2)), 1e-5, 1e-5) <= 1.0);
+}
+
 TEST_CASE("TF32 is off unless asked for; with it on, products agree to TF32's precision") {
   CHECK(!allow_tf32());
   Generator gen(9);

@@ -51,7 +51,8 @@ int as_int(int64_t value, const Tensor& a, const Tensor& b) {
 
 // The batch dims of out, split as (outer, inner): the trailing `inner` batches of every
 // operand lie at one fixed stride from each other (0 for a broadcast operand), so one
-// strided-batched call does them; the outer ones are a loop.
+// strided-batched call does them; the outer ones would be a loop (matmul packs an operand
+// that does not step evenly, so there is one call).
 struct BatchPlan {
   Shape outer_shape;           // looped over
   int64_t inner = 1;           // batches per call
@@ -77,9 +78,33 @@ BatchPlan plan_batches(const Tensor& a, const Tensor& b, const Shape& batch) {
   return plan;
 }
 
+// Whether x's batch dims step evenly, so that one strided-batched call walks them all.
+bool batches_even(const Tensor& x, const Shape& batch) {
+  int64_t step = 0, inner = 1;
+  for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
+    if (batch[d] == 1) continue;
+    if (inner > 1 && x.strides()[d] != step * inner) return false;
+    if (inner == 1) step = x.strides()[d];
+    inner *= batch[d];
+  }
+  return true;
+}
+
+// x as a dense (batch..., rows, cols) copy, from the caching allocator.
+Tensor packed(CudaBackend& backend, const Tensor& x) {
+  Tensor dense = empty(x.shape(), {.dtype = x.dtype(), .device = Device::CUDA});
+  backend.copy(x, dense);
+  return dense;
+}
+
 }  // namespace
 
-void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
+  // Heads read in place from a (B, N, H, D) projection step unevenly over (B, H): a loop of
+  // small products would cost a launch each, so such an operand is copied dense first.
+  const Shape out_batch(out.shape().begin(), out.shape().end() - 2);
+  const Tensor a = batches_even(a_in, out_batch) ? a_in : packed(*this, a_in);
+  const Tensor b = batches_even(b_in, out_batch) ? b_in : packed(*this, b_in);
   const int64_t m = out.size(-2), n = out.size(-1), k = a.size(-1);
   const Shape batch(out.shape().begin(), out.shape().end() - 2);
   if (numel_of(batch) == 0 || m == 0 || n == 0) return;
@@ -102,7 +127,7 @@ void CudaBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   const std::size_t a_size = dtype_size(a.dtype()), b_size = dtype_size(b.dtype()), c_size = dtype_size(out.dtype());
 
   const BatchPlan plan = plan_batches(a, b, batch);
-  const int64_t calls = numel_of(plan.outer_shape);
+  const int64_t calls = numel_of(plan.outer_shape);  // 1: both operands step evenly now
   for (int64_t call = 0; call < calls; ++call) {
     int64_t rest = call, off_a = 0, off_b = 0;  // element offsets of this call's first batch
     for (int64_t d = static_cast<int64_t>(plan.outer_shape.size()) - 1; d >= 0; --d) {
