@@ -1,7 +1,8 @@
 // Label propagation at DAVIS's 480p (frames resized to 480x848): seconds per frame for the
 // encoder's features (tiny: p8, 60x106 grid; small: p16, 30x53) and for the propagation step
 // with a full context (first frame + 20 previous), and the process's peak memory.
-//   build/benchmarks/bench_propagation [--threads N] [--frames 4] [--preset tiny|small]
+//   build/benchmarks/bench_propagation [--threads N] [--frames 4] [--preset tiny|small] [--device cpu|cuda]
+// With --device cuda the encoder runs on the GPU (the propagation step stays on the CPU).
 #include <sys/resource.h>
 
 #include <chrono>
@@ -24,11 +25,13 @@ static double peak_memory_mb() {
 int main(int argc, char** argv) {
   int64_t frames = 4;
   std::vector<std::string> presets = {"tiny", "small"};
+  Device device = Device::CPU;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--threads") set_cpu_threads(std::stoi(argv[i + 1]));
     else if (flag == "--frames") frames = std::stoll(argv[i + 1]);
     else if (flag == "--preset") presets = {argv[i + 1]};
+    else if (flag == "--device") device = std::string(argv[i + 1]) == "cuda" ? Device::CUDA : Device::CPU;
     else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
@@ -41,7 +44,7 @@ int main(int argc, char** argv) {
               "peak memory MB");
   for (const std::string& preset : presets) {
     NoGradGuard no_grad;
-    auto features = random_features(siammae_preset(preset), 0);
+    auto features = random_features(siammae_preset(preset), 0, device);
     Generator gen(0);
     Tensor frame = randn({3, 480, 848}, {}, &gen);  // (3, H, W) normalized
     features->extract(frame);  // warm-up

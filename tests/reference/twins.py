@@ -222,7 +222,7 @@ class SiamMAE(ViT):
     @staticmethod
     def unshuffle(ids_shuffle, len_keep):
         ids_restore = torch.argsort(ids_shuffle, dim=1)
-        mask = torch.ones(ids_shuffle.shape)
+        mask = torch.ones(ids_shuffle.shape, device=ids_shuffle.device)
         mask[:, :len_keep] = 0
         return ids_restore, torch.gather(mask, 1, ids_restore)
 
