@@ -48,26 +48,35 @@ void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
   launched("copy");
 }
 
-// The same formulas as the CPU kernels (tensor/cpu/cpu_elementwise.cpp), in T.
+// The same formulas as the CPU kernels (tensor/cpu/cpu_elementwise.cpp), in T. Each family's
+// formulas are one if-constexpr chain ending in a static_assert: `visit` compiles a kernel for
+// every member, so a member without a formula stops the build (nvcc has no -Werror=switch for
+// device code).
+template <auto> constexpr bool kNoFormula = false;
+
+// GELU's pieces: the normal CDF as erfc, which stays accurate in the lower tail where
+// 1 + erf(x / sqrt 2) cancels; the tanh approximation's inner argument.
+template <typename T> __device__ T normal_cdf(T x) { return T(0.5) * erfc(-x * T(0.70710678118654752440)); }
+template <typename T> __device__ T normal_pdf(T x) { return exp(T(-0.5) * x * x) * T(0.39894228040143267794); }
+template <typename T> __device__ T gelu_tanh_inner(T x) { return tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)); }
+
 template <UnaryOp op, typename T> __device__ T unary_value(T x, T p0, T p1) {
-  const T k_erf = T(0.70710678118654752440);   // 1/sqrt(2)
-  const T k_tanh = T(0.79788456080286535588);  // sqrt(2/pi)
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return exp(x);
-    case UnaryOp::Log: return log(x);
-    case UnaryOp::Sqrt: return sqrt(x);
-    case UnaryOp::Rsqrt: return T(1) / sqrt(x);
-    case UnaryOp::Abs: return fabs(x);
-    case UnaryOp::Sign: return T((x > 0) - (x < 0));
-    case UnaryOp::Tanh: return tanh(x);
-    case UnaryOp::Sigmoid: return T(1) / (T(1) + exp(-x));
-    case UnaryOp::Relu: return x > 0 ? x : T(0);
-    case UnaryOp::Gelu: return T(0.5) * x * (T(1) + erf(x * k_erf));
-    case UnaryOp::PowScalar: return pow(x, p0);
-    case UnaryOp::Clamp: return isnan(x) ? x : fmin(fmax(x, p0), p1);
-  }
-  return x;  // not reached: the switch covers every member (-Werror=switch)
+  using enum UnaryOp;
+  if constexpr (op == Neg) return -x;
+  else if constexpr (op == Exp) return exp(x);
+  else if constexpr (op == Log) return log(x);
+  else if constexpr (op == Sqrt) return sqrt(x);
+  else if constexpr (op == Rsqrt) return T(1) / sqrt(x);
+  else if constexpr (op == Abs) return fabs(x);
+  else if constexpr (op == Sign) return T((x > 0) - (x < 0));
+  else if constexpr (op == Tanh) return tanh(x);
+  else if constexpr (op == Sigmoid) return T(1) / (T(1) + exp(-x));
+  else if constexpr (op == Relu) return x > 0 ? x : T(0);
+  else if constexpr (op == Gelu) return x * normal_cdf(x);
+  else if constexpr (op == GeluTanh) return T(0.5) * x * (T(1) + gelu_tanh_inner(x));
+  else if constexpr (op == PowScalar) return pow(x, p0);
+  else if constexpr (op == Clamp) return isnan(x) ? x : fmin(fmax(x, p0), p1);
+  else static_assert(kNoFormula<op>, "a unary op without a CUDA formula");
 }
 
 template <typename T, UnaryOp op> __global__ void unary_kernel(const T* in, T* out, Strided<2> s, int64_t n, T p0, T p1) {
@@ -89,32 +98,27 @@ void CudaBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double p
 }
 
 template <BinaryOp op, typename T> __device__ T binary_value(T a, T b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-    case BinaryOp::Pow: return static_cast<T>(pow(static_cast<double>(a), static_cast<double>(b)));
-    case BinaryOp::Maximum: return (a != a || a > b) ? a : b;
-    case BinaryOp::Minimum: return (a != a || a < b) ? a : b;
-    case BinaryOp::Eq: return a == b;
-    case BinaryOp::Ne: return a != b;
-    case BinaryOp::Lt: return a < b;
-    case BinaryOp::Le: return a <= b;
-    case BinaryOp::Gt: return a > b;
-    case BinaryOp::Ge: return a >= b;
-    // a: the gradient of GELU's output, b: its input.
-    case BinaryOp::GeluBackward: {
-      const T x = b;
-      return a * (T(0.5) * (T(1) + erf(x * T(0.70710678118654752440))) + x * exp(T(-0.5) * x * x) * T(0.39894228040143267794));
-    }
-    case BinaryOp::GeluTanhBackward: {
-      const T x = b, k = T(0.79788456080286535588);
-      const T th = tanh(k * (x + T(0.044715) * x * x * x));
-      return a * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * k * (T(1) + T(3 * 0.044715) * x * x));
-    }
-  }
-  return a;  // not reached: the switch covers every member (-Werror=switch)
+  using enum BinaryOp;
+  if constexpr (op == Add) return a + b;
+  else if constexpr (op == Sub) return a - b;
+  else if constexpr (op == Mul) return a * b;
+  else if constexpr (op == Div) return a / b;
+  else if constexpr (op == Pow) return static_cast<T>(pow(static_cast<double>(a), static_cast<double>(b)));
+  else if constexpr (op == Maximum) return (a != a || a > b) ? a : b;
+  else if constexpr (op == Minimum) return (a != a || a < b) ? a : b;
+  else if constexpr (op == Eq) return a == b;
+  else if constexpr (op == Ne) return a != b;
+  else if constexpr (op == Lt) return a < b;
+  else if constexpr (op == Le) return a <= b;
+  else if constexpr (op == Gt) return a > b;
+  else if constexpr (op == Ge) return a >= b;
+  // a: the gradient of GELU's output, b: its input.
+  else if constexpr (op == GeluBackward) return a * (normal_cdf(b) + b * normal_pdf(b));
+  else if constexpr (op == GeluTanhBackward) {
+    const T th = gelu_tanh_inner(b);
+    return a * (T(0.5) * (T(1) + th) +
+                T(0.5) * b * (T(1) - th * th) * T(0.79788456080286535588) * (T(1) + T(3 * 0.044715) * b * b));
+  } else static_assert(kNoFormula<op>, "a binary op without a CUDA formula");
 }
 
 template <typename T, BinaryOp op> __global__ void binary_kernel(const T* a, const T* b, T* out, Strided<3> s, int64_t n) {
