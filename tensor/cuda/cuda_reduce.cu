@@ -2,13 +2,16 @@
 // max, min, argmax, argmin (tensor/cuda/reductions.h says how each accumulates and merges).
 //
 // Columns (inner > 1): one thread per output, adjacent threads on adjacent columns, so each
-// row segment is read coalesced. Rows (inner = 1), three shapes of work, each fast for some
-// (rows, n):
+// row segment is read coalesced; with too few outputs to fill the GPU, the rows are split into
+// chunks and a second pass merges them. Rows (inner = 1), three shapes of work, each fast for
+// some (rows, n):
 //   short rows        one warp per row (lanes stride along it, then a warp reduction);
 //   many long rows    one block per row;
 //   few long rows     each row split into chunks over several blocks, whose partial results
 //                     a second kernel merges (a full mean(x) is one row of all the elements).
 // Every path merges in a fixed order, so results do not change from run to run.
+#include <algorithm>
+
 #include "tensor/cuda/cuda_common.cuh"
 #include "tensor/cuda/reductions.h"
 
@@ -85,17 +88,58 @@ void reduce_rows(const T* x, int64_t rows, int64_t n, typename R::Out* out, doub
   }
 }
 
-// Output (o, k) merges x[o][0..n)[k], in order.
+// Columns: output idx = (o, k) merges x[o][begin..end)[k] of its chunk of rows; neighbouring
+// threads take neighbouring columns, so each row segment is read coalesced. Writes the
+// finished value when the rows are one chunk, else the partial result of chunk blockIdx.y.
 template <typename R, typename T>
-__global__ void reduce_columns_kernel(const T* x, int64_t outputs, int64_t n, int64_t inner, typename R::Out* out,
-                                      double correction) {
+__global__ void reduce_column_chunks(const T* x, int64_t outputs, int64_t n, int64_t inner, int64_t chunk_rows,
+                                     typename R::Out* out, typename R::Acc* partial, double correction) {
+  const int64_t chunk = blockIdx.y, begin = chunk * chunk_rows;
+  const int64_t end = begin + chunk_rows < n ? begin + chunk_rows : n;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < outputs;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const T* column = x + idx / inner * n * inner + idx % inner;
     typename R::Acc acc = R::identity();
-    for (int64_t i = 0; i < n; ++i) acc = R::merge(acc, R::element(column[i * inner], i));
+#pragma unroll 4
+    for (int64_t i = begin; i < end; ++i) acc = R::merge(acc, R::element(column[i * inner], i));
+    if (partial) {
+      partial[chunk * outputs + idx] = acc;
+    } else {
+      out[idx] = R::finish(acc, n, correction);
+    }
+  }
+}
+
+// One thread per output merges its chunks' partial results, in chunk order.
+template <typename R>
+__global__ void merge_column_chunks(const typename R::Acc* partial, int64_t outputs, int64_t chunks, int64_t n,
+                                    typename R::Out* out, double correction) {
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < outputs;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    typename R::Acc acc = R::identity();
+    for (int64_t c = 0; c < chunks; ++c) acc = R::merge(acc, partial[c * outputs + idx]);
     out[idx] = R::finish(acc, n, correction);
   }
+}
+
+// A sum over leading dims (every bias gradient: thousands of rows, a few hundred columns)
+// has too few outputs to fill the GPU with a thread each: the rows are split into chunks over
+// grid rows, and a second pass merges the chunks.
+template <typename R, typename T>
+void reduce_columns(const T* x, int64_t outputs, int64_t n, int64_t inner, typename R::Out* out, double correction) {
+  const int64_t threads_wanted = 4 * static_cast<int64_t>(multiprocessor_count()) * kBlockThreads;
+  const int64_t chunks = std::clamp<int64_t>(threads_wanted / outputs, 1, std::clamp<int64_t>((n + 31) / 32, 1, 65535));
+  const int64_t chunk_rows = (n + chunks - 1) / chunks;
+  const dim3 grid(static_cast<unsigned>(blocks_for(outputs, kBlockThreads)), static_cast<unsigned>(chunks));
+  if (chunks == 1) {
+    reduce_column_chunks<R><<<grid, kBlockThreads>>>(x, outputs, n, inner, chunk_rows, out, nullptr, correction);
+    return;
+  }
+  Workspace partial(static_cast<std::size_t>(chunks * outputs) * sizeof(typename R::Acc));
+  reduce_column_chunks<R><<<grid, kBlockThreads>>>(x, outputs, n, inner, chunk_rows, out,
+                                                  partial.as<typename R::Acc>(), correction);
+  merge_column_chunks<R><<<blocks_for(outputs, kBlockThreads), kBlockThreads>>>(partial.as<typename R::Acc>(), outputs,
+                                                                                chunks, n, out, correction);
 }
 
 }  // namespace
@@ -112,8 +156,8 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, int6
       check(out.dtype() == dtype_of<Out>(), op_name(op), "writes ", dtype_name(dtype_of<Out>()), ", got an output of ",
             dtype_name(out.dtype()));
       if (inner > 1) {
-        reduce_columns_kernel<R><<<blocks_for(rows), kThreads>>>(static_cast<const T*>(x.raw_data()), rows, reduce_size,
-                                                                  inner, static_cast<Out*>(out.raw_data()), correction);
+        reduce_columns<R>(static_cast<const T*>(x.raw_data()), rows, reduce_size, inner,
+                          static_cast<Out*>(out.raw_data()), correction);
       } else {
         reduce_rows<R>(static_cast<const T*>(x.raw_data()), rows, reduce_size, static_cast<Out*>(out.raw_data()),
                        correction);
