@@ -757,9 +757,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                     q.size(-1) == k.size(-1);
   check(fits, op, "shapes q ", fmt(q.shape()), ", k ", fmt(k.shape()), ", v ", fmt(v.shape()),
         " do not fit (..., N, D), (..., M, D), (..., M, Dv)");
-  check_same(op, q, k);
-  check_same(op, q, v);
-  check_floating(op, q);
+  const ProductOperands p = product_operands(op, {q, k, v});  // bfloat16 copies under autocast
   check(k.size(-2) > 0, op, "needs at least one key, got k ", fmt(k.shape()));
   if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   if (weights_out) {
@@ -769,12 +767,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     return matmul(weights, v);                                                // (..., N, Dv)
   }
   // The fused kernels: no (N, M) matrix is kept, in the forward or the backward.
-  Tensor q4 = as_heads(q), k4 = as_heads(k), v4 = as_heads(v);  // (B, H, N, D), (B, H, M, D), (B, H, M, Dv)
+  Tensor q4 = as_heads(p.operands[0]), k4 = as_heads(p.operands[1]), v4 = as_heads(p.operands[2]);  // (B, H, N|M, D|Dv)
   const int64_t b = q4.size(0), h = q4.size(1), n = q4.size(2), dv = v4.size(3);
   // The output lies as (B, N, H, Dv) and is seen as (B, H, N, Dv): merging the heads back into
   // (B, N, H * Dv), what the projection after attention reads, is then a view, not a copy.
-  Tensor out = raw_permute(new_like({b, n, h, dv}, q), {0, 2, 1, 3});
-  Tensor lse = new_like({b, h, n}, q);
+  Tensor out = raw_permute(new_like({b, n, h, dv}, q, p.out_dtype), {0, 2, 1, 3});
+  Tensor lse = new_like({b, h, n}, q, p.out_dtype);
   kernels(q).attention(q4, k4, v4, scale, out, lse);
   Shape out_shape = q.shape();
   out_shape.back() = dv;
@@ -785,7 +783,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                   Tensor g4 = as_heads(g);
                   // Gradients in the (B, N, H, D) layout too, for the same reason as the output.
                   auto like_heads = [&](const Tensor& x) {
-                    return raw_permute(new_like({x.size(0), x.size(2), x.size(1), x.size(3)}, x), {0, 2, 1, 3});
+                    return raw_permute(new_like({x.size(0), x.size(2), x.size(1), x.size(3)}, x, g4.dtype()), {0, 2, 1, 3});
                   };
                   Tensor gq = like_heads(q4), gk = like_heads(k4), gv = like_heads(v4);
                   kernels(q4).attention_backward(q4, k4, v4, out, lse, g4, scale, gq, gk, gv);

@@ -318,3 +318,26 @@ TEST_CASE("autocast: products multiply bfloat16 values and return float32, forwa
   CHECK(matmul(x, x).to_vector<double>() == exact);
   CHECK_THROWS_WITH(matmul(x, randn({4, 4}, {}, &gen)), doctest::Contains("[matmul] dtypes differ: float64"));
 }
+
+TEST_CASE("autocast: fused attention multiplies bfloat16 values and returns float32, forward and backward") {
+  Generator gen(2);
+  auto rounded = [](const Tensor& t) { return to_dtype(to_dtype(t.detach(), DType::BF16), DType::F32); };
+  Tensor q = randn({2, 3, 9, 8}, {}, &gen).requires_grad_(), k = randn({2, 3, 7, 8}, {}, &gen).requires_grad_();
+  Tensor v = randn({2, 3, 7, 8}, {}, &gen).requires_grad_();
+  Tensor out;
+  {
+    AutocastGuard autocast;
+    out = scaled_dot_product_attention(q, k, v);
+  }
+  CHECK(out.dtype() == DType::F32);
+  Tensor rq = rounded(q).requires_grad_(), rk = rounded(k).requires_grad_(), rv = rounded(v).requires_grad_();
+  Tensor expected = scaled_dot_product_attention(rq, rk, rv);
+  CHECK(closeness(out, expected, 1e-6, 1e-6) <= 1.0);
+  const Tensor g = randn(out.shape(), {}, &gen);
+  out.backward(g);
+  expected.backward(g);
+  for (auto [got, want] : {std::pair{q, rq}, std::pair{k, rk}, std::pair{v, rv}}) {
+    CHECK(got.grad().dtype() == DType::F32);
+    CHECK(closeness(got.grad(), want.grad(), 1e-5, 1e-6) <= 1.0);
+  }
+}
