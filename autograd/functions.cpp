@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <numeric>
 #include <optional>
 
@@ -701,19 +702,26 @@ static Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
 
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
-  check_floating("layer_norm", x);
+// The checks layer_norm and rms_norm share: x ends in normalized_shape, and each defined
+// parameter has that shape, x's dtype and x's device.
+static void check_normalized(const char* op, const Tensor& x, const Shape& normalized_shape,
+                             std::initializer_list<const Tensor*> params) {
+  check_floating(op, x);
   const size_t nd = normalized_shape.size();
   const bool trailing_match = nd >= 1 && x.shape().size() >= nd &&
                               Shape(x.shape().end() - nd, x.shape().end()) == normalized_shape;
-  check(trailing_match, "layer_norm", "normalized_shape ", fmt(normalized_shape), " does not match the end of input ",
+  check(trailing_match, op, "normalized_shape ", fmt(normalized_shape), " does not match the end of input ",
         fmt(x.shape()));
-  for (const Tensor* p : {&weight, &bias}) {
+  for (const Tensor* p : params) {
     if (!p->defined()) continue;
-    check_same("layer_norm", x, *p);
-    check(p->shape() == normalized_shape, "layer_norm", "weight/bias of shape ", fmt(p->shape()),
-          " does not match normalized_shape ", fmt(normalized_shape));
+    check_same(op, x, *p);
+    check(p->shape() == normalized_shape, op, params.size() > 1 ? "weight/bias" : "weight", " of shape ",
+          fmt(p->shape()), " does not match normalized_shape ", fmt(normalized_shape));
   }
+}
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+  check_normalized("layer_norm", x, normalized_shape, {&weight, &bias});
   const int64_t c = numel_of(normalized_shape), rows = c == 0 ? 0 : x.numel() / c;
   Tensor input = raw_contiguous(x);
   Tensor y = new_like(x.shape(), x);
@@ -731,6 +739,30 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                                                      as_rows(gx, c), gw, gb);
                   return {gx, gw.defined() ? reshape(gw, normalized_shape) : gw,
                           gb.defined() ? reshape(gb, normalized_shape) : gb};
+                });
+}
+
+// The fused RMSNorm that docs/adding-a-layer.md builds step by step: one kernel forward, one
+// backward, instead of the five ops (and five saved tensors) of nn/rms_norm.cpp's composite.
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
+  check_normalized("rms_norm", x, normalized_shape, {&weight});
+  const int64_t c = numel_of(normalized_shape), rows = c == 0 ? 0 : x.numel() / c;
+  Tensor input = raw_contiguous(x);
+  Tensor y = new_like(x.shape(), x);
+  Tensor rstd = new_like({rows}, x);  // 1 / sqrt(mean(x^2) + eps) of each row, kept for the backward
+  Tensor w = as_vector(weight, c);
+  kernels(x).rms_norm(as_rows(input, c), w, eps, as_rows(y, c), rstd);
+  return record("rms_norm", y, {x, weight},
+                [input = saved(input), w = w.defined() ? saved(w) : w, rstd,
+                 normalized_shape](const Tensor& g) -> std::vector<Tensor> {
+                  const int64_t c = numel_of(normalized_shape);
+                  Tensor gy = as_rows(raw_contiguous(g), c), x_rows = as_rows(input, c);  // (rows, C)
+                  Tensor gx = empty_like(input);
+                  kernels(input).rms_norm_backward(gy, x_rows, w, rstd, as_rows(gx, c));
+                  if (!w.defined()) return {gx, Tensor()};
+                  // The weight's gradient sums gy * xhat over the rows: existing ops, on every backend.
+                  Tensor gw = sum(gy * (x_rows * unsqueeze(rstd, 1)), {0});  // (C)
+                  return {gx, reshape(gw, normalized_shape)};
                 });
 }
 

@@ -102,6 +102,11 @@ Tensor log_softmax(const Tensor& x, int64_t dim);
 // undefined. Biased variance, like torch.nn.functional.layer_norm.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps = 1e-5);
+// RMSNorm over the trailing dims `normalized_shape`: x / sqrt(mean(x^2) + eps) * weight, with
+// weight (that shape) or undefined; like torch.nn.functional.rms_norm (whose default eps is
+// the dtype's machine epsilon: pass it to match). One fused kernel forward and backward
+// (docs/adding-a-layer.md); nn/rms_norm.h has the same layer built from the ops above.
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps = 1e-6);
 // softmax(q k^T * scale) v: q (..., N, D), k (..., M, D), v (..., M, Dv) -> (..., N, Dv), with
 // one backward rule for the whole product (it keeps the attention weights, (..., N, M)).
 // scale 0 means 1/sqrt(D). When `weights_out` is given it receives the attention weights.

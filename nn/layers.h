@@ -1,4 +1,4 @@
-// Basic layers: Linear, LayerNorm, GELU, Dropout, Mlp. Each is a Module with PyTorch's
+// Basic layers: Linear, LayerNorm, GELU, Dropout, Mlp (RMSNorm is in nn/rms_norm.h). Each is a Module with PyTorch's
 // parameter names and layouts, so state dicts load unchanged.
 #pragma once
 
@@ -17,11 +17,18 @@ class Linear : public Module {
   Tensor weight, bias;                    // (out, in), (out) or undefined
 };
 
+// A layer that normalizes each token's channels (the last dim). Transformer blocks hold their
+// norms as Norms, so a config can choose LayerNorm or RMSNorm (nn/rms_norm.h).
+class Norm : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x) const = 0;  // (..., C) -> (..., C)
+};
+
 // Normalizes the last dim: (x - mean) / sqrt(var + eps) * weight + bias (biased var).
-class LayerNorm : public Module {
+class LayerNorm : public Norm {
  public:
   explicit LayerNorm(int64_t dim, double eps = 1e-5);
-  Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x) const override;
   Tensor weight, bias;  // (dim)
   double eps;
 };

@@ -8,5 +8,6 @@
 #include "nn/loss.h"
 #include "nn/module.h"
 #include "nn/optim/optimizer.h"
+#include "nn/rms_norm.h"
 #include "nn/serialization.h"
 #include "nn/transformer.h"

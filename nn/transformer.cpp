@@ -7,10 +7,15 @@
 
 namespace sm {
 
-Block::Block(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double eps) {
-  norm1 = register_module("norm1", std::make_shared<LayerNorm>(dim, eps));
+std::shared_ptr<Norm> make_norm(NormKind kind, int64_t dim, double eps) {
+  if (kind == NormKind::RMSNorm) return std::make_shared<RMSNorm>(dim, eps);
+  return std::make_shared<LayerNorm>(dim, eps);
+}
+
+Block::Block(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double eps, NormKind norm) {
+  norm1 = register_module("norm1", make_norm(norm, dim, eps));
   attn = register_module("attn", std::make_shared<Attention>(dim, heads, qkv_bias));
-  norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, eps));
+  norm2 = register_module("norm2", make_norm(norm, dim, eps));
   mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * mlp_ratio)));
 }
 
@@ -19,13 +24,14 @@ Tensor Block::forward(const Tensor& x) const {
   return h + mlp->forward(norm2->forward(h));
 }
 
-CrossSelfBlock::CrossSelfBlock(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double eps) {
-  norm_q = register_module("norm_q", std::make_shared<LayerNorm>(dim, eps));
-  norm_kv = register_module("norm_kv", std::make_shared<LayerNorm>(dim, eps));
+CrossSelfBlock::CrossSelfBlock(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double eps,
+                               NormKind norm) {
+  norm_q = register_module("norm_q", make_norm(norm, dim, eps));
+  norm_kv = register_module("norm_kv", make_norm(norm, dim, eps));
   cross_attn = register_module("cross_attn", std::make_shared<CrossAttention>(dim, heads, qkv_bias));
-  norm1 = register_module("norm1", std::make_shared<LayerNorm>(dim, eps));
+  norm1 = register_module("norm1", make_norm(norm, dim, eps));
   attn = register_module("attn", std::make_shared<Attention>(dim, heads, qkv_bias));
-  norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, eps));
+  norm2 = register_module("norm2", make_norm(norm, dim, eps));
   mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * mlp_ratio)));
 }
 
@@ -35,11 +41,11 @@ Tensor CrossSelfBlock::forward(const Tensor& y, const Tensor& memory) const {
   return h + mlp->forward(norm2->forward(h));
 }
 
-CrossBlock::CrossBlock(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double eps) {
-  norm_q = register_module("norm_q", std::make_shared<LayerNorm>(dim, eps));
-  norm_kv = register_module("norm_kv", std::make_shared<LayerNorm>(dim, eps));
+CrossBlock::CrossBlock(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double eps, NormKind norm) {
+  norm_q = register_module("norm_q", make_norm(norm, dim, eps));
+  norm_kv = register_module("norm_kv", make_norm(norm, dim, eps));
   cross_attn = register_module("cross_attn", std::make_shared<CrossAttention>(dim, heads, qkv_bias));
-  norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, eps));
+  norm2 = register_module("norm2", make_norm(norm, dim, eps));
   mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * mlp_ratio)));
 }
 
@@ -125,8 +131,9 @@ VisionTransformer::VisionTransformer(const ViTConfig& config, Generator* gen) : 
   patch_embed = register_module("patch_embed", std::make_shared<PatchEmbed>(config.patch_size, config.in_chans, d));
   blocks = register_module("blocks", std::make_shared<ModuleList<Block>>());
   for (int64_t i = 0; i < config.depth; ++i)
-    blocks->push_back(std::make_shared<Block>(d, config.heads, config.mlp_ratio, config.qkv_bias, config.eps));
-  norm = register_module("norm", std::make_shared<LayerNorm>(d, config.eps));
+    blocks->push_back(
+        std::make_shared<Block>(d, config.heads, config.mlp_ratio, config.qkv_bias, config.eps, config.norm));
+  norm = register_module("norm", make_norm(config.norm, d, config.eps));
   init_mae_weights(*this, gen);
 }
 
@@ -257,7 +264,7 @@ void init_mae_weights(const Module& module, Generator* gen) {
       init::normal_(p, 0, 0.02, gen);
     } else if (ends_with(name, "bias")) {
       init::zeros_(p);
-    } else if (p.dim() == 1) {  // LayerNorm weights
+    } else if (p.dim() == 1) {  // LayerNorm and RMSNorm weights
       init::ones_(p);
     } else {
       init::xavier_uniform_(p.reshape({p.size(0), -1}), 1.0, gen);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "nn/attention.h"
+#include "nn/rms_norm.h"
 #include "tensor/random.h"
 
 namespace sm {
@@ -24,12 +25,17 @@ template <typename M> class ModuleList : public Module {
   std::vector<std::shared_ptr<M>> items_;
 };
 
+// Which normalization the blocks use: LayerNorm (ViT, MAE, SiamMAE) or RMSNorm (nn/rms_norm.h).
+enum class NormKind { LayerNorm, RMSNorm };
+std::shared_ptr<Norm> make_norm(NormKind kind, int64_t dim, double eps);
+
 // Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)).
 class Block : public Module {
  public:
-  Block(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6);
+  Block(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6,
+        NormKind norm = NormKind::LayerNorm);
   Tensor forward(const Tensor& x) const;  // (B, N, C) -> (B, N, C)
-  std::shared_ptr<LayerNorm> norm1, norm2;
+  std::shared_ptr<Norm> norm1, norm2;
   std::shared_ptr<Attention> attn;
   std::shared_ptr<Mlp> mlp;
 };
@@ -46,9 +52,10 @@ class MemoryBlock : public Module {
 //   y = y + cross_attn(norm_q(y), norm_kv(memory));  y = y + attn(norm1(y));  y = y + mlp(norm2(y)).
 class CrossSelfBlock : public MemoryBlock {
  public:
-  CrossSelfBlock(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6);
+  CrossSelfBlock(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6,
+                 NormKind norm = NormKind::LayerNorm);
   Tensor forward(const Tensor& y, const Tensor& memory) const override;
-  std::shared_ptr<LayerNorm> norm_q, norm_kv, norm1, norm2;
+  std::shared_ptr<Norm> norm_q, norm_kv, norm1, norm2;
   std::shared_ptr<Attention> attn;
   std::shared_ptr<Mlp> mlp;
 };
@@ -57,9 +64,10 @@ class CrossSelfBlock : public MemoryBlock {
 //   y = y + cross_attn(norm_q(y), norm_kv(memory));  y = y + mlp(norm2(y)).
 class CrossBlock : public MemoryBlock {
  public:
-  CrossBlock(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6);
+  CrossBlock(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6,
+             NormKind norm = NormKind::LayerNorm);
   Tensor forward(const Tensor& y, const Tensor& memory) const override;
-  std::shared_ptr<LayerNorm> norm_q, norm_kv, norm2;
+  std::shared_ptr<Norm> norm_q, norm_kv, norm2;
   std::shared_ptr<Mlp> mlp;
 };
 
@@ -105,7 +113,7 @@ struct BicubicOptions {
 Tensor resize_bicubic(const Tensor& chw, int64_t out_h, int64_t out_w, const BicubicOptions& options = {});
 
 // MAE's init, by parameter name: xavier_uniform for every weight matrix (a Conv2d patch weight
-// (D, C, p, p) seen as the matrix (D, C*p*p)), zero biases, LayerNorm weights 1, and any
+// (D, C, p, p) seen as the matrix (D, C*p*p)), zero biases, norm weights 1, and any
 // parameter named "*token" (cls_token, mask_token) ~ N(0, 0.02).
 void init_mae_weights(const Module& module, Generator* gen = nullptr);
 
@@ -122,6 +130,7 @@ struct ViTConfig {
   double mlp_ratio = 4.0;
   bool qkv_bias = true;
   double eps = 1e-6;
+  NormKind norm = NormKind::LayerNorm;  // of every block and the final norm
   PositionResize position_resize = PositionResize::Bicubic;  // for images of another size
   int64_t grid() const { return image_size / patch_size; }
   int64_t num_patches() const { return grid() * grid(); }
@@ -153,7 +162,7 @@ class VisionTransformer : public Module {
   Tensor cls_token, pos_embed;  // (1, 1, D), (1, 1 + N, D)
   std::shared_ptr<PatchEmbed> patch_embed;
   std::shared_ptr<ModuleList<Block>> blocks;
-  std::shared_ptr<LayerNorm> norm;
+  std::shared_ptr<Norm> norm;
 };
 
 }  // namespace sm

@@ -41,6 +41,10 @@ void Backend::layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, c
                                   const Tensor&, const Tensor&, const Tensor&) {
   missing("layer_norm_backward");
 }
+void Backend::rms_norm(const Tensor&, const Tensor&, double, const Tensor&, const Tensor&) { missing("rms_norm"); }
+void Backend::rms_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  missing("rms_norm_backward");
+}
 void Backend::gather(const Tensor&, int64_t, const Tensor&, const Tensor&) { missing("gather"); }
 void Backend::scatter_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { missing("scatter_add"); }
 void Backend::argsort(const Tensor&, int64_t, bool, const Tensor&) { missing("argsort"); }

@@ -118,6 +118,12 @@ class Backend {
   virtual void layer_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& weight,
                                    const Tensor& mean, const Tensor& rstd, const Tensor& gx,
                                    const Tensor& gweight, const Tensor& gbias);
+  // Rows of contiguous x (rows, C): out = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps).
+  // weight may be undefined. Saves rstd (rows) for the backward.
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& out, const Tensor& rstd);
+  // gx (rows, C) only: the weight's gradient is a column sum, left to the op (autograd/functions.cpp).
+  virtual void rms_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& weight, const Tensor& rstd,
+                                 const Tensor& gx);
   // out[i][j][k] = x[index[i][j][k]][j][k] (for dim 0), index contiguous int64.
   virtual void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);
   // out[index[i][j][k]][j][k] += src[i][j][k] (for dim 0), in place; out contiguous.
@@ -160,8 +166,8 @@ class Backend {
 // this list (so each op runs on every backend). A kernel added to Backend belongs here.
 #define SM_BACKEND_KERNELS(X)                                                                       \
   X(fill) X(copy) X(unary) X(binary) X(where) X(reduce) X(matmul) X(softmax) X(softmax_backward)  \
-  X(layer_norm) X(layer_norm_backward) X(gather) X(scatter_add) X(argsort) X(attention)            \
-  X(attention_backward) X(adamw)
+  X(layer_norm) X(layer_norm_backward) X(rms_norm) X(rms_norm_backward) X(gather) X(scatter_add)   \
+  X(argsort) X(attention) X(attention_backward) X(adamw)
 
 // The kernels a backend class B overrides (the others throw "has no <device> kernel"). Read
 // from B's declarations at compile time: &B::name names B's member only if B declares it.

@@ -70,6 +70,9 @@ static const std::map<std::string, Runner>& runners() {
          const Tensor w = in.size() > 1 ? in[1] : Tensor(), b = in.size() > 2 ? in[2] : Tensor();
          return layer_norm(in[0], a.at("normalized_shape").get<Shape>(), w, b, a.at("eps"));
        }},
+      {"rms_norm", [](const Inputs& in, const Attrs& a) {
+         return rms_norm(in[0], a.at("normalized_shape").get<Shape>(), in.size() > 1 ? in[1] : Tensor(), a.at("eps"));
+       }},
       {"scaled_dot_product_attention", [](const Inputs& in, const Attrs& a) {
          return scaled_dot_product_attention(in[0], in[1], in[2], attr(a, "scale", 0.0));
        }},

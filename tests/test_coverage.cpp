@@ -80,6 +80,13 @@ class RecordingBackend final : public Backend {
                            const Tensor& gx, const Tensor& gw, const Tensor& gb) override {
     record("layer_norm_backward").layer_norm_backward(gy, x, w, mean, rstd, gx, gw, gb);
   }
+  void rms_norm(const Tensor& x, const Tensor& w, double eps, const Tensor& out, const Tensor& rstd) override {
+    record("rms_norm").rms_norm(x, w, eps, out, rstd);
+  }
+  void rms_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& w, const Tensor& rstd,
+                         const Tensor& gx) override {
+    record("rms_norm_backward").rms_norm_backward(gy, x, w, rstd, gx);
+  }
   void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override {
     record("gather").gather(x, dim, index, out);
   }

@@ -118,7 +118,7 @@ TEST_CASE("reductions on CUDA: a warp, a block or chunks per row, columns, every
   CHECK(std::isnan(max(with_nan.to(kGpu), 1).to(Device::CPU).to_vector<float>()[0]));
 }
 
-TEST_CASE("softmax, log_softmax and layer_norm on CUDA: short and long rows, other dims, with gradients") {
+TEST_CASE("softmax, log_softmax, layer_norm and rms_norm on CUDA: short and long rows, other dims, with gradients") {
   Generator gen(2);
   for (int64_t n : {10, 197, 3000}) {  // 3000: a block per row
     CAPTURE(n);
@@ -142,6 +142,12 @@ TEST_CASE("softmax, log_softmax and layer_norm on CUDA: short and long rows, oth
     CHECK(gpu_vs_cpu(gpu_b.grad(), cpu_b.grad(), 1e-4, 1e-3) <= 1.0);
     compare_with_gradients(x, [c](const Tensor& t) { return layer_norm(t, {c}, Tensor(), Tensor(), 1e-5); }, 1e-4,
                            1e-5);
+    // rms_norm: the fused kernels of docs/adding-a-layer.md; its weight gradient is a column sum of ops.
+    Tensor cpu_rms_w = w.clone().requires_grad_(), gpu_rms_w = w.to(kGpu).requires_grad_();
+    compare_with_gradients(x, [&](const Tensor& t) {
+      return rms_norm(t, {c}, t.device() == kGpu ? gpu_rms_w : cpu_rms_w, 1e-6);
+    }, 1e-4, 1e-5);
+    CHECK(gpu_vs_cpu(gpu_rms_w.grad(), cpu_rms_w.grad(), 1e-4, 1e-3) <= 1.0);
   }
 }
 

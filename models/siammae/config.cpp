@@ -22,6 +22,10 @@ const NameTable<EncoderKind>& encoder_names() {
   static const NameTable<EncoderKind> names{{EncoderKind::Siamese, "siamese"}, {EncoderKind::Joint, "joint"}};
   return names;
 }
+const NameTable<NormKind>& norm_names() {
+  static const NameTable<NormKind> names{{NormKind::LayerNorm, "layernorm"}, {NormKind::RMSNorm, "rmsnorm"}};
+  return names;
+}
 
 template <typename E> std::string name_of(const NameTable<E>& table, E value) {
   for (const auto& [v, name] : table)
@@ -43,9 +47,11 @@ template <typename E> E parse(const NameTable<E>& table, const std::string& text
 std::string to_string(MaskKind kind) { return name_of(mask_names(), kind); }
 std::string to_string(DecoderKind kind) { return name_of(decoder_names(), kind); }
 std::string to_string(EncoderKind kind) { return name_of(encoder_names(), kind); }
+std::string to_string(NormKind kind) { return name_of(norm_names(), kind); }
 MaskKind parse_mask_kind(const std::string& text) { return parse(mask_names(), text, "masking"); }
 DecoderKind parse_decoder_kind(const std::string& text) { return parse(decoder_names(), text, "decoder"); }
 EncoderKind parse_encoder_kind(const std::string& text) { return parse(encoder_names(), text, "encoder"); }
+NormKind parse_norm_kind(const std::string& text) { return parse(norm_names(), text, "norm"); }
 
 ViTConfig SiamMAEConfig::encoder_config() const {
   ViTConfig c;
@@ -87,7 +93,8 @@ const FieldTable<SiamMAEConfig>& SiamMAEConfig::fields() {
         .add("symmetric_masking", &C::symmetric_masking, "symmetric-masking", "mask f1 at the same ratio too (true/false)")
         .add("decoder", &C::decoder, "decoder", "cross-self, cross or joint")
         .add("encoder", &C::encoder, "encoder", "siamese or joint")
-        .add("norm_pix_loss", &C::norm_pix_loss, "norm-pix-loss", "targets normalized per patch (true/false)");
+        .add("norm_pix_loss", &C::norm_pix_loss, "norm-pix-loss", "targets normalized per patch (true/false)")
+        .add("decoder_norm", &C::decoder_norm, "decoder-norm", "the decoder's norms: layernorm or rmsnorm");
     return t;
   }();
   return table;

@@ -38,6 +38,7 @@ struct SiamMAEConfig {
   DecoderKind decoder = DecoderKind::CrossSelf;
   EncoderKind encoder = EncoderKind::Siamese;
   bool norm_pix_loss = true;  // per-patch normalized targets (MAE's norm_pix_loss)
+  NormKind decoder_norm = NormKind::LayerNorm;  // RMSNorm: docs/adding-a-layer.md
 
   int64_t grid() const { return image_size / patch_size; }
   int64_t num_patches() const { return grid() * grid(); }
@@ -62,16 +63,19 @@ std::vector<std::string> siammae_preset_names();
 SiamMAEConfig resolve_config(const std::string& preset_or_path);
 
 // Text names used in configs, flags and checkpoints: "random"/"grid", "cross-self"/"cross"/"joint",
-// "siamese"/"joint". The parsers throw "[config] unknown ..." listing the choices.
+// "siamese"/"joint", "layernorm"/"rmsnorm". The parsers throw "[config] unknown ..." listing the choices.
 std::string to_string(MaskKind kind);
 std::string to_string(DecoderKind kind);
 std::string to_string(EncoderKind kind);
+std::string to_string(NormKind kind);
 MaskKind parse_mask_kind(const std::string& text);
 DecoderKind parse_decoder_kind(const std::string& text);
 EncoderKind parse_encoder_kind(const std::string& text);
+NormKind parse_norm_kind(const std::string& text);
 // The same parsers in the form FieldTable looks for.
 inline void from_text(const std::string& text, MaskKind& kind) { kind = parse_mask_kind(text); }
 inline void from_text(const std::string& text, DecoderKind& kind) { kind = parse_decoder_kind(text); }
 inline void from_text(const std::string& text, EncoderKind& kind) { kind = parse_encoder_kind(text); }
+inline void from_text(const std::string& text, NormKind& kind) { kind = parse_norm_kind(text); }
 
 }  // namespace sm

@@ -30,18 +30,21 @@ SiamMAE::SiamMAE(const SiamMAEConfig& config, Generator* gen)
   if (config.decoder == DecoderKind::Joint) {
     joint_blocks = register_module("decoder_blocks", std::make_shared<ModuleList<Block>>());
     for (int64_t i = 0; i < config.decoder_depth; ++i)
-      joint_blocks->push_back(std::make_shared<Block>(dd, config.decoder_heads, config.mlp_ratio));
+      joint_blocks->push_back(
+          std::make_shared<Block>(dd, config.decoder_heads, config.mlp_ratio, true, 1e-6, config.decoder_norm));
   } else {
     memory_blocks = register_module("decoder_blocks", std::make_shared<ModuleList<MemoryBlock>>());
     for (int64_t i = 0; i < config.decoder_depth; ++i) {
       if (config.decoder == DecoderKind::Cross) {
-        memory_blocks->push_back(std::make_shared<CrossBlock>(dd, config.decoder_heads, config.mlp_ratio));
+        memory_blocks->push_back(
+            std::make_shared<CrossBlock>(dd, config.decoder_heads, config.mlp_ratio, true, 1e-6, config.decoder_norm));
       } else {
-        memory_blocks->push_back(std::make_shared<CrossSelfBlock>(dd, config.decoder_heads, config.mlp_ratio));
+        memory_blocks->push_back(std::make_shared<CrossSelfBlock>(dd, config.decoder_heads, config.mlp_ratio, true,
+                                                                  1e-6, config.decoder_norm));
       }
     }
   }
-  decoder_norm = register_module("decoder_norm", std::make_shared<LayerNorm>(dd, 1e-6));
+  decoder_norm = register_module("decoder_norm", make_norm(config.decoder_norm, dd, 1e-6));
   decoder_pred = register_module("decoder_pred", std::make_shared<Linear>(dd, config.patch_dim()));
   init_mae_weights(*this, gen);
 }

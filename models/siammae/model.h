@@ -59,7 +59,7 @@ class SiamMAE : public VisionTransformer {
   // decoder_blocks: MemoryBlocks (cross-self or cross) or plain Blocks (joint decoder).
   std::shared_ptr<ModuleList<MemoryBlock>> memory_blocks;
   std::shared_ptr<ModuleList<Block>> joint_blocks;
-  std::shared_ptr<LayerNorm> decoder_norm;
+  std::shared_ptr<Norm> decoder_norm;  // LayerNorm, or RMSNorm with config.decoder_norm
   std::shared_ptr<Linear> decoder_pred;
 
  private:

@@ -1,4 +1,4 @@
-// CPU kernels of the fused ops: softmax / log_softmax and layer_norm, forward and backward.
+// CPU kernels of the fused ops: softmax / log_softmax, layer_norm and rms_norm, forward and backward.
 #include <array>
 #include <cmath>
 #include <vector>
@@ -177,6 +177,62 @@ void CpuBackend::layer_norm_backward(const Tensor& gy, const Tensor& x, const Te
     };
     finish(partial_w, gweight);
     finish(partial_b, gbias);
+  });
+}
+
+// RMSNorm (docs/adding-a-layer.md walks through this op): each row is scaled by the inverse of
+// its root mean square, rstd = 1 / sqrt(mean(x^2) + eps); no mean is subtracted, no bias added.
+void CpuBackend::rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& out, const Tensor& rstd) {
+  const int64_t c = x.size(-1), rows = x.numel() / std::max<int64_t>(c, 1);
+  dispatch_floating(x.dtype(), "rms_norm", [&](auto t) {
+    using T = decltype(t);
+    const T* in = static_cast<const T*>(x.raw_data());
+    const T* w = weight.defined() ? static_cast<const T*>(weight.raw_data()) : nullptr;
+    T* o = static_cast<T*>(out.raw_data());
+    T* pr = static_cast<T*>(rstd.raw_data());
+    parallel_for(rows, rows * c, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const T* row = in + r * c;
+        double squares = 0;  // in double, like layer_norm's statistics
+        for (int64_t i = 0; i < c; ++i) squares += static_cast<double>(row[i]) * row[i];
+        const double rs = 1.0 / std::sqrt(squares / c + eps);
+        pr[r] = static_cast<T>(rs);
+        for (int64_t i = 0; i < c; ++i) {
+          T y = static_cast<T>(row[i] * rs);
+          if (w) y *= w[i];
+          o[r * c + i] = y;
+        }
+      }
+    });
+  });
+}
+
+// With xhat = x * rstd and g = gy * weight (each output depends on its whole row through rstd):
+//   gx = rstd * (g - xhat * mean(g * xhat)).
+void CpuBackend::rms_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& weight, const Tensor& rstd,
+                                   const Tensor& gx) {
+  const int64_t c = x.size(-1), rows = x.numel() / std::max<int64_t>(c, 1);
+  dispatch_floating(x.dtype(), "rms_norm_backward", [&](auto t) {
+    using T = decltype(t);
+    const T* pg = static_cast<const T*>(gy.raw_data());
+    const T* px = static_cast<const T*>(x.raw_data());
+    const T* w = weight.defined() ? static_cast<const T*>(weight.raw_data()) : nullptr;
+    const T* pr = static_cast<const T*>(rstd.raw_data());
+    T* o = static_cast<T*>(gx.raw_data());
+    parallel_for(rows, rows * c, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const T* g = pg + r * c;
+        const T* xr = px + r * c;
+        const double rs = pr[r];
+        double sum_gx = 0;
+        for (int64_t i = 0; i < c; ++i) sum_gx += (w ? g[i] * w[i] : g[i]) * (xr[i] * rs);
+        const double mean_gx = sum_gx / c;
+        for (int64_t i = 0; i < c; ++i) {
+          const double gi = w ? g[i] * w[i] : g[i];
+          o[r * c + i] = static_cast<T>(rs * (gi - xr[i] * rs * mean_gx));
+        }
+      }
+    });
   });
 }
 

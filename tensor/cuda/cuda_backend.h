@@ -30,6 +30,9 @@ class CudaBackend final : public Backend {
   void layer_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& weight, const Tensor& mean,
                            const Tensor& rstd, const Tensor& gx, const Tensor& gweight,
                            const Tensor& gbias) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& out, const Tensor& rstd) override;
+  void rms_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& weight, const Tensor& rstd,
+                         const Tensor& gx) override;
   void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override;
   void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
   void argsort(const Tensor& x, int64_t dim, bool descending, const Tensor& out) override;

@@ -1,6 +1,6 @@
-// CUDA kernels of the fused ops: softmax / log_softmax and layer_norm, forward and backward.
+// CUDA kernels of the fused ops: softmax / log_softmax, layer_norm and rms_norm, forward and backward.
 //
-// A row (softmax along the last dim, one token's channels in layer_norm) is handled by one
+// A row (softmax along the last dim, one token's channels in layer_norm and rms_norm) is handled by one
 // warp when it is short and by one block when it is long; the row's sums and maxima are warp
 // or block reductions, and each element is read from global memory (the row stays in L1/L2
 // between the passes). Softmax along another dim walks one line per thread.
@@ -230,6 +230,48 @@ __global__ void layer_norm_param_grad_finish(const A* partial_w, const A* partia
   }
 }
 
+// ---- rms_norm (docs/adding-a-layer.md): layer_norm_rows without the mean and the bias ----
+
+template <typename Group, typename T>
+__global__ void rms_norm_rows(const T* x, const T* w, double eps, T* out, T* rstd, int64_t rows, int64_t c) {
+  using A = Accumulate<T>;
+  const Group g;
+  for (int64_t row = g.first_row(); row < rows; row += g.row_step()) {
+    const T* xr = x + row * c;
+    A squares = 0;
+    for (int64_t i = g.lane(); i < c; i += g.size()) squares += static_cast<A>(xr[i]) * static_cast<A>(xr[i]);
+    const A rs = A(1) / sqrt(g.all_reduce(squares, Plus{}) / static_cast<A>(c) + static_cast<A>(eps));
+    if (g.lane() == 0) rstd[row] = static_cast<T>(rs);
+    for (int64_t i = g.lane(); i < c; i += g.size()) {
+      A y = static_cast<A>(xr[i]) * rs;
+      if (w) y *= static_cast<A>(w[i]);
+      out[row * c + i] = static_cast<T>(y);
+    }
+  }
+}
+
+// With xhat = x * rstd and g = gy * weight:  gx = rstd * (g - xhat * mean(g * xhat)).
+template <typename Group, typename T>
+__global__ void rms_norm_backward_rows(const T* gy, const T* x, const T* w, const T* rstd, T* gx, int64_t rows,
+                                       int64_t c) {
+  using A = Accumulate<T>;
+  const Group g;
+  for (int64_t row = g.first_row(); row < rows; row += g.row_step()) {
+    const int64_t first = row * c;
+    const A rs = rstd[row];
+    A sum_gx = 0;
+    for (int64_t i = g.lane(); i < c; i += g.size()) {
+      const A gi = w ? static_cast<A>(gy[first + i]) * static_cast<A>(w[i]) : static_cast<A>(gy[first + i]);
+      sum_gx += gi * static_cast<A>(x[first + i]) * rs;
+    }
+    const A mean_gx = g.all_reduce(sum_gx, Plus{}) / static_cast<A>(c);
+    for (int64_t i = g.lane(); i < c; i += g.size()) {
+      const A gi = w ? static_cast<A>(gy[first + i]) * static_cast<A>(w[i]) : static_cast<A>(gy[first + i]);
+      gx[first + i] = static_cast<T>(rs * (gi - static_cast<A>(x[first + i]) * rs * mean_gx));
+    }
+  }
+}
+
 template <typename T> T* data_or_null(const Tensor& t) { return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr; }
 
 }  // namespace
@@ -326,6 +368,37 @@ void CudaBackend::layer_norm_backward(const Tensor& gy, const Tensor& x, const T
                                                                     data_or_null<T>(gbias));
   });
   launched("layer_norm_backward");
+}
+
+void CudaBackend::rms_norm(const Tensor& x, const Tensor& weight, double eps, const Tensor& out, const Tensor& rstd) {
+  const int64_t rows = x.size(0), c = x.size(1);
+  if (rows == 0) return;
+  dispatch_floating(x.dtype(), "rms_norm", [&](auto t) {
+    using T = decltype(t);
+    by_row_length(c, [&](auto group) {
+      using Group = decltype(group);
+      rms_norm_rows<Group, T><<<blocks_for_rows<Group>(rows, kRowThreads), kRowThreads>>>(
+          static_cast<const T*>(x.raw_data()), data_or_null<const T>(weight), eps, static_cast<T*>(out.raw_data()),
+          static_cast<T*>(rstd.raw_data()), rows, c);
+    });
+  });
+  launched("rms_norm");
+}
+
+void CudaBackend::rms_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& weight, const Tensor& rstd,
+                                    const Tensor& gx) {
+  const int64_t rows = x.size(0), c = x.size(1);
+  if (rows == 0) return;
+  dispatch_floating(x.dtype(), "rms_norm_backward", [&](auto t) {
+    using T = decltype(t);
+    by_row_length(c, [&](auto group) {
+      using Group = decltype(group);
+      rms_norm_backward_rows<Group, T><<<blocks_for_rows<Group>(rows, kRowThreads), kRowThreads>>>(
+          static_cast<const T*>(gy.raw_data()), static_cast<const T*>(x.raw_data()), data_or_null<const T>(weight),
+          static_cast<const T*>(rstd.raw_data()), static_cast<T*>(gx.raw_data()), rows, c);
+    });
+  });
+  launched("rms_norm_backward");
 }
 
 }  // namespace sm::cuda

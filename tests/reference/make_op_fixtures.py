@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Writes tests/reference/ops.json: inputs, outputs and gradients of every op, from PyTorch.
 
-Run with Debian's PyTorch:  /usr/bin/python3 tests/reference/make_op_fixtures.py
+Run with Debian's PyTorch:  /usr/bin/python3 tests/reference/make_op_fixtures.py [--only OP,...]
+With --only, the cases of the named ops are written (replaced, or added) and every other line of
+the committed ops.json is kept as it is: regenerating all of them on another machine changes
+the last bits of many values (another CPU, another BLAS), which hides the change in the diff.
 The C++ tests (tests/test_ops.cpp, tests/test_grad.cpp) replay each case with the library
 and compare. PyTorch is only the oracle here: nothing in the library uses it.
 
@@ -10,6 +13,7 @@ attributes, its inputs, the output, a random output gradient and the input gradi
 tests/op_runner.cpp maps each op name + attributes back to a library call; keep the two
 in step.
 """
+import argparse
 import json
 import math
 import os
@@ -196,10 +200,48 @@ add("argsort/ascending", "argsort", lambda x: torch.argsort(x, dim=-1, stable=Tr
 add("argsort/descending_dim0", "argsort", lambda x: torch.argsort(x, dim=0, descending=True, stable=True),
     [randn(4, 3)], {"dim": 0, "descending": True}, differentiable=False)
 
+# ---------------- added later ----------------
+# New cases go here, after all the others: the cases above then draw the same random numbers
+# as before, so their committed values stay valid.
+
+# RMSNorm (docs/adding-a-layer.md). Debian's PyTorch 1.13 has no F.rms_norm (2.4 added it):
+# the definition, written out, is the oracle.
+def rms_norm(x, normalized_shape, weight, eps):
+    dims = tuple(range(-len(normalized_shape), 0))
+    y = x * torch.rsqrt(x.pow(2).mean(dim=dims, keepdim=True) + eps)
+    return y * weight if weight is not None else y
+
+
+add("rms_norm/weight", "rms_norm", lambda x, w: rms_norm(x, (6,), w, 1e-6), [randn(2, 3, 6), randn(6)],
+    {"normalized_shape": [6], "eps": 1e-6})
+add("rms_norm/two_dims", "rms_norm", lambda x, w: rms_norm(x, (3, 4), w, 1e-5), [randn(2, 3, 4) * 5 + 2, randn(3, 4)],
+    {"normalized_shape": [3, 4], "eps": 1e-5})
+add("rms_norm/plain", "rms_norm", lambda x: rms_norm(x, (5,), None, 1e-5), [randn(4, 5)],
+    {"normalized_shape": [5], "eps": 1e-5})
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--only", help="comma-separated op names: rewrite only their cases, keep the other lines")
+args = parser.parse_args()
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ops.json")
-# One case per line, so a change to one op shows as a change to its lines in a diff.
+lines = {case["name"]: json.dumps(case) for case in cases}  # one case per line: a change shows as its lines
+header = '{"generator": "tests/reference/make_op_fixtures.py", "torch": %s, "cases": [\n' % json.dumps(torch.__version__)
+if args.only:
+    only = set(args.only.split(","))
+    unknown = only - {case["op"] for case in cases}
+    if unknown:
+        raise SystemExit(f"--only: no cases for {sorted(unknown)}")
+    with open(path) as f:
+        committed = f.read().split("\n")
+    header = committed[0] + "\n"
+    kept = {json.loads(line.rstrip(","))["name"]: line.rstrip(",") for line in committed[1:] if line.startswith("{")}
+    for case in cases:
+        if case["op"] not in only:
+            if case["name"] not in kept:
+                raise SystemExit(f"--only: case {case['name']} is not in {path}; regenerate all cases")
+            lines[case["name"]] = kept[case["name"]]
 with open(path, "w") as f:
-    f.write('{"generator": "tests/reference/make_op_fixtures.py", "torch": %s, "cases": [\n' % json.dumps(torch.__version__))
-    f.write(",\n".join(json.dumps(case) for case in cases))
+    f.write(header)
+    f.write(",\n".join(lines[case["name"]] for case in cases))
     f.write("\n]}\n")
-print(f"wrote {len(cases)} cases to {path}")
+print(f"wrote {len(cases)} cases to {path}" + (f" (new: {args.only}; the others as committed)" if args.only else ""))
