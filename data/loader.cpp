@@ -17,6 +17,8 @@ static const PairLoaderOptions& checked(const PairLoaderOptions& o, const VideoD
   check(o.batch_size >= 1 && o.workers >= 0 && o.prefetch >= 1 && o.repeats >= 1, op,
         "need batch_size >= 1, workers >= 0, prefetch >= 1, repeats >= 1; got ", o.batch_size, ", ", o.workers, ", ",
         o.prefetch, ", ", o.repeats);
+  check(o.shards >= 1 && o.shard >= 0 && o.shard < o.shards, op, "shard ", o.shard, " of ", o.shards,
+        " does not exist: need 0 <= shard < shards");
   check_gap_range(o.gap_min, o.gap_max);
   check_augment_options(o);
   for (const Video& video : dataset.videos)
@@ -97,11 +99,13 @@ static void write_normalized(const Tensor& chw, float* row) {
 }
 
 PairBatch PairLoader::make_batch(int64_t k) const {
-  const int64_t B = options_.batch_size, S = options_.image_size, first_pair = k * B;
+  const int64_t B = options_.batch_size, S = options_.image_size, shards = options_.shards;
+  const int64_t first_pair = k * B * shards;  // of the global batch, whose rows shard, shard + shards, ... are ours
   PairBatch batch{empty({B, 3, S, S}), empty({B, 3, S, S}), k, first_pair / pairs_per_epoch_, {}};  // f1, f2: (B, 3, S, S)
   std::vector<int64_t> order;  // the video order of the epoch of the current pair
   int64_t order_epoch = -1;
-  for (int64_t pair = first_pair; pair < first_pair + B; ++pair) {
+  for (int64_t row = 0; row < B; ++row) {
+    const int64_t pair = first_pair + options_.shard + row * shards;
     const int64_t epoch = pair / pairs_per_epoch_, slot = pair % pairs_per_epoch_;
     if (epoch != order_epoch) {
       Generator order_generator(derive_seed(options_.seed, kOrderStream, static_cast<uint64_t>(epoch)));
@@ -118,9 +122,9 @@ PairBatch PairLoader::make_batch(int64_t k) const {
           image1.height, "x", image1.width, ") and ", path2, " (", image2.height, "x", image2.width,
           ") of one clip differ in size");
     const AugmentedPair augmented = augment_pair(image1, image2, options_, gen);
-    const int64_t row = (pair - first_pair) * 3 * S * S;
-    write_normalized(augmented.f1, batch.f1.data<float>() + row);
-    write_normalized(augmented.f2, batch.f2.data<float>() + row);
+    const int64_t at = row * 3 * S * S;
+    write_normalized(augmented.f1, batch.f1.data<float>() + at);
+    write_normalized(augmented.f2, batch.f2.data<float>() + at);
     batch.sources.push_back({video.name, frames.first, frames.second, augmented.crop, augmented.flipped});
   }
   return batch;

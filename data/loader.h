@@ -9,6 +9,9 @@
 //   to each other (repeated sampling);
 // - batch k is pairs [k B, (k + 1) B) of the stream; a batch may span the end of one epoch
 //   and the start of the next, so any number of videos works with any batch size;
+// - split into `shards` (the ranks of data-parallel training, each with its own loader),
+//   batch k of shard s holds rows s, s + shards, ... of the global batch k of shards x B
+//   pairs, so that the shards together see exactly the pairs of one loader of batch shards x B;
 // - pair i's gap, first frame, crop, flip and jitter come from its own Generator, seeded with
 //   derive_seed(seed, pairs, i).
 // Workers take batch numbers in order; next() hands them out in order.
@@ -36,6 +39,7 @@ struct PairLoaderOptions : AugmentOptions {  // image_size, crop_scale, crop_rat
   int64_t prefetch = 4;               // batches decoded ahead of the consumer (at least `workers`)
   int64_t gap_min = 4, gap_max = 48;  // frames between f1 and f2
   int64_t repeats = 2;                // pairs per video per epoch
+  int64_t shard = 0, shards = 1;      // this loader's share of the global batch (see above)
 };
 
 struct PairSource {  // where one row of a batch came from
@@ -48,7 +52,7 @@ struct PairSource {  // where one row of a batch came from
 struct PairBatch {
   Tensor f1, f2;      // (B, 3, S, S) float32, ImageNet-normalized; f1 the earlier frame
   int64_t index = 0;  // batch number since the start of training
-  int64_t epoch = 0;   // the epoch of its first pair
+  int64_t epoch = 0;   // the epoch of its (global batch's) first pair
   std::vector<PairSource> sources;  // one per row
 };
 

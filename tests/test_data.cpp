@@ -568,6 +568,38 @@ TEST_CASE("the loader: batch k is a pure function of (seed, k), whatever the wor
   CHECK_FALSE(same_tensor(PairLoader(dataset, other_seed).next().f1, reference[0].f1));
 }
 
+TEST_CASE("the loader in shards: shard s takes rows s, s + shards, ... of the global batch, resumable") {
+  TempDir dir;
+  write_clips(dir / "data", 3, 9);
+  const VideoDataset dataset = VideoDataset::open(dir / "data", {3, dir / "cache", true});
+  PairLoaderOptions global = small_loader_options(0);
+  global.batch_size = 6;  // 3 videos x 2 repeats: global batches cross epochs
+  PairLoader whole(dataset, global);
+  std::vector<PairBatch> expected;
+  for (int k = 0; k < 4; ++k) expected.push_back(whole.next());
+  for (int64_t shard = 0; shard < 3; ++shard) {
+    CAPTURE(shard);
+    PairLoaderOptions options = small_loader_options(2);
+    options.batch_size = 2, options.shard = shard, options.shards = 3;
+    PairLoader part(dataset, options, 1);  // from batch 1, as a resumed run
+    for (int k = 1; k < 4; ++k) {
+      const PairBatch batch = part.next();
+      CHECK(batch.index == k);
+      CHECK(batch.epoch == expected[k].epoch);
+      for (int64_t row = 0; row < 2; ++row) {
+        const int64_t global_row = shard + 3 * row;
+        CHECK(same_tensor(batch.f1.narrow(0, row, 1), expected[k].f1.narrow(0, global_row, 1)));
+        CHECK(same_tensor(batch.f2.narrow(0, row, 1), expected[k].f2.narrow(0, global_row, 1)));
+        CHECK(batch.sources[row].video == expected[k].sources[global_row].video);
+        CHECK(batch.sources[row].first == expected[k].sources[global_row].first);
+      }
+    }
+  }
+  PairLoaderOptions bad = small_loader_options(0);
+  bad.shard = 2, bad.shards = 2;
+  CHECK_THROWS_WITH(PairLoader(dataset, bad), "[PairLoader] shard 2 of 2 does not exist: need 0 <= shard < shards");
+}
+
 TEST_CASE("the loader: rows are their sources' crops, normalized; repeated sampling; gaps in range") {
   TempDir dir;
   write_clips(dir / "data", 4, 9);
