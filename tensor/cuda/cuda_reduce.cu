@@ -45,26 +45,27 @@ __global__ void reduce_rows_kernel(const T* x, int64_t rows, int64_t n, typename
   }
 }
 
-// Block (chunk, row) merges its chunk of the row into partial[row * chunks + chunk].
+// Block (chunk, row) merges its chunk of the row into partial[chunk * rows + row]
+// (merge_chunks below finishes).
 template <typename R, typename T>
 __global__ void reduce_row_chunks(const T* x, int64_t n, int64_t chunk_length, typename R::Acc* partial) {
   const int64_t row = blockIdx.y, chunk = blockIdx.x;
   const int64_t begin = chunk * chunk_length, end = begin + chunk_length < n ? begin + chunk_length : n;
   typename R::Acc acc = accumulate<R>(x + row * n, begin, end, threadIdx.x, blockDim.x);
   acc = BlockPerRow{}.all_reduce(acc, Merge<R>{});
-  if (threadIdx.x == 0) partial[row * gridDim.x + chunk] = acc;
+  if (threadIdx.x == 0) partial[chunk * gridDim.y + row] = acc;
 }
 
-// One warp per row merges the row's chunks (each lane its every 32nd chunk, in order).
+// One thread per output merges its chunks' partial results partial[chunk * outputs + output],
+// in chunk order (for chunks of rows and chunks of columns alike).
 template <typename R>
-__global__ void merge_row_chunks(const typename R::Acc* partial, int64_t rows, int64_t chunks, int64_t n,
-                                 typename R::Out* out, double correction) {
-  const WarpPerRow g;
-  for (int64_t row = g.first_row(); row < rows; row += g.row_step()) {
+__global__ void merge_chunks(const typename R::Acc* partial, int64_t outputs, int64_t chunks, int64_t n,
+                             typename R::Out* out, double correction) {
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < outputs;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     typename R::Acc acc = R::identity();
-    for (int64_t c = g.lane(); c < chunks; c += kWarp) acc = R::merge(acc, partial[row * chunks + c]);
-    acc = g.all_reduce(acc, Merge<R>{});
-    if (g.lane() == 0) out[row] = R::finish(acc, n, correction);
+    for (int64_t c = 0; c < chunks; ++c) acc = R::merge(acc, partial[c * outputs + idx]);
+    out[idx] = R::finish(acc, n, correction);
   }
 }
 
@@ -83,8 +84,8 @@ void reduce_rows(const T* x, int64_t rows, int64_t n, typename R::Out* out, doub
     Workspace partial(static_cast<std::size_t>(rows * chunks) * sizeof(typename R::Acc));
     reduce_row_chunks<R><<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(rows)), kBlockThreads>>>(
         x, n, chunk_length, partial.as<typename R::Acc>());
-    merge_row_chunks<R><<<blocks_for_rows<WarpPerRow>(rows, kBlockThreads), kBlockThreads>>>(
-        partial.as<typename R::Acc>(), rows, chunks, n, out, correction);
+    merge_chunks<R><<<blocks_for(rows, kBlockThreads), kBlockThreads>>>(partial.as<typename R::Acc>(), rows, chunks, n,
+                                                                       out, correction);
   }
 }
 
@@ -110,18 +111,6 @@ __global__ void reduce_column_chunks(const T* x, int64_t outputs, int64_t n, int
   }
 }
 
-// One thread per output merges its chunks' partial results, in chunk order.
-template <typename R>
-__global__ void merge_column_chunks(const typename R::Acc* partial, int64_t outputs, int64_t chunks, int64_t n,
-                                    typename R::Out* out, double correction) {
-  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < outputs;
-       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    typename R::Acc acc = R::identity();
-    for (int64_t c = 0; c < chunks; ++c) acc = R::merge(acc, partial[c * outputs + idx]);
-    out[idx] = R::finish(acc, n, correction);
-  }
-}
-
 // A sum over leading dims (every bias gradient: thousands of rows, a few hundred columns)
 // has too few outputs to fill the GPU with a thread each: the rows are split into chunks over
 // grid rows, and a second pass merges the chunks.
@@ -138,30 +127,39 @@ void reduce_columns(const T* x, int64_t outputs, int64_t n, int64_t inner, typen
   Workspace partial(static_cast<std::size_t>(chunks * outputs) * sizeof(typename R::Acc));
   reduce_column_chunks<R><<<grid, kBlockThreads>>>(x, outputs, n, inner, chunk_rows, out,
                                                   partial.as<typename R::Acc>(), correction);
-  merge_column_chunks<R><<<blocks_for(outputs, kBlockThreads), kBlockThreads>>>(partial.as<typename R::Acc>(), outputs,
-                                                                                chunks, n, out, correction);
+  merge_chunks<R><<<blocks_for(outputs, kBlockThreads), kBlockThreads>>>(partial.as<typename R::Acc>(), outputs, chunks,
+                                                                          n, out, correction);
+}
+
+// Reduces x (outer, n, inner) into out (outer, inner) with R.
+template <typename R, typename T>
+void reduce_any(const T* x, int64_t outputs, int64_t n, int64_t inner, const Tensor& out, double correction) {
+  using Out = typename R::Out;
+  check(out.dtype() == dtype_of<Out>(), "reduce", "writes ", dtype_name(dtype_of<Out>()), ", got an output of ",
+        dtype_name(out.dtype()));
+  Out* result = static_cast<Out*>(out.raw_data());
+  if (inner > 1) {
+    reduce_columns<R>(x, outputs, n, inner, result, correction);
+  } else {
+    reduce_rows<R>(x, outputs, n, result, correction);
+  }
 }
 
 }  // namespace
 
 void CudaBackend::reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, int64_t inner, const Tensor& out,
                          double correction) {
-  const int64_t rows = out.numel();
-  if (rows == 0) return;
+  const int64_t outputs = out.numel();
+  if (outputs == 0) return;
   dispatch_dtype(x.dtype(), [&](auto t) {
     using T = decltype(t);
     visit(op, [&](auto c) {
-      using R = Reduction<decltype(c)::value, T>;
-      using Out = typename R::Out;
-      check(out.dtype() == dtype_of<Out>(), op_name(op), "writes ", dtype_name(dtype_of<Out>()), ", got an output of ",
-            dtype_name(out.dtype()));
-      if (inner > 1) {
-        reduce_columns<R>(static_cast<const T*>(x.raw_data()), rows, reduce_size, inner,
-                          static_cast<Out*>(out.raw_data()), correction);
-      } else {
-        reduce_rows<R>(static_cast<const T*>(x.raw_data()), rows, reduce_size, static_cast<Out*>(out.raw_data()),
-                       correction);
-      }
+      constexpr ReduceOp kOp = decltype(c)::value;
+      // The ops refuse the mean and variance of integers (autograd/functions.cpp): not compiled.
+      if constexpr (std::is_integral_v<T> && (kOp == ReduceOp::Mean || kOp == ReduceOp::Var))
+        fail(op_name(op), "expects a floating tensor, got ", dtype_name(x.dtype()));
+      else
+        reduce_any<Reduction<kOp, T>>(static_cast<const T*>(x.raw_data()), outputs, reduce_size, inner, out, correction);
     });
   });
   launched(op_name(op));
