@@ -12,7 +12,8 @@
 #      propagate on the bundled DAVIS sequences;
 #   5. label propagation at 480p: frames/s with the encoder on the GPU.
 # First, on a machine with the Debian packages: benchmarks/gpu/prepare.sh (fills .gpu-deps/).
-# Then from the repository root on the GPU machine: benchmarks/gpu/check.sh
+# Then from the repository root on the GPU machine: benchmarks/gpu/check.sh (CHECK_SECONDS,
+# 470 by default, bounds the whole run: a stage that would run past it is cut short).
 # Everything printed also goes to $OUT/check.log (OUT defaults to ./gpu-check-out); each
 # benchmark is one JSON line in $OUT/results.jsonl. Exits non-zero when a stage failed.
 set -uo pipefail
@@ -27,12 +28,21 @@ results=$OUT/results.jsonl
 : > "$results"
 failed=()
 started=$SECONDS
+deadline=$((started + ${CHECK_SECONDS:-470}))  # the whole run stays under 8 minutes
 
 stage() { echo; echo "== $* ($((SECONDS - started)) s)"; }
-# Runs a command with a time limit; a failure is recorded and the script goes on.
+# Runs a command with a time limit (cut to what is left before the deadline); a failure is
+# recorded and the script goes on.
 try() {
   local limit=$1 name=$2
   shift 2
+  local left=$((deadline - SECONDS))
+  [ "$left" -lt "$limit" ] && limit=$left
+  if [ "$limit" -lt 5 ]; then
+    failed+=("$name (not run: out of time)")
+    echo "!! $name not run: out of time"
+    return 1
+  fi
   timeout "$limit" "$@"
   local code=$?
   if [ $code -ne 0 ]; then
