@@ -82,9 +82,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 echo "cpus:       $(nproc)"
 
 # ---- 1. build ----
-stage "1/5 build (sm_90, -Dblas=eigen)"
+stage "1/5 build (sm_90, -Dblas=eigen, -Dmpi=disabled: data-parallel runs are checked elsewhere)"
 if [ ! -f "$build/build.ninja" ]; then
-  try 200 "meson setup" "${meson[@]}" setup "$build" --buildtype=release -Dblas=eigen -Dgpu_arch=90 \
+  try 200 "meson setup" "${meson[@]}" setup "$build" --buildtype=release -Dblas=eigen -Dgpu_arch=90 -Dmpi=disabled \
     -Dcmake_prefix_path="$deps" || exit 1
 fi
 try 300 "build" ninja -C "$build" siammae tests/test_cuda benchmarks/gpu/bench_gpu_step benchmarks/bench_propagation \
