@@ -677,12 +677,41 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   out_shape.push_back(m);
   out_shape.push_back(n);
   Tensor out = new_like(out_shape, a, p.out_dtype);
-  kernels(a).matmul(operand(p.operands[0], m, k), operand(p.operands[1], k, n), out);
+  kernels(a).matmul(operand(p.operands[0], m, k), operand(p.operands[1], k, n), out, /*accumulate=*/false);
   return record("matmul", out, {a, b},
                 [a = saved(p.operands[0]), b = saved(p.operands[1]), mixed = p.autocast](const Tensor& g) {
                   AutocastGuard precision(mixed);  // the backward's products in the forward's precision
                   return std::vector<Tensor>{sum_to(matmul(g, transpose(b, -1, -2)), a.shape()),
                                              sum_to(matmul(transpose(a, -1, -2), g), b.shape())};
+                });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check(x.dim() >= 1 && weight.dim() == 2 && x.size(-1) == weight.size(1), "linear", "input ", fmt(x.shape()),
+        " does not end in ", weight.dim() == 2 ? weight.size(1) : -1, " features (weight ", fmt(weight.shape()), ")");
+  const int64_t in = weight.size(1), out_features = weight.size(0), rows = x.numel() / std::max<int64_t>(in, 1);
+  if (bias.defined()) {
+    check_same("linear", weight, bias);
+    check(bias.shape() == Shape{out_features}, "linear", "bias ", fmt(bias.shape()), " does not match weight ",
+          fmt(weight.shape()));
+  }
+  const ProductOperands p = product_operands("linear", {x, weight});  // bfloat16 copies under autocast
+  Tensor x2 = raw_reshape(p.operands[0], {rows, in});                 // (M, in)
+  Tensor w_t = raw_permute(p.operands[1], {1, 0});                    // (in, out), a transposed view
+  if (!matrix_layout(x2)) x2 = raw_copy(x2);    // GEMM needs rows (or columns) a stride apart
+  if (!matrix_layout(w_t)) w_t = raw_permute(raw_copy(p.operands[1]), {1, 0});
+  Tensor out = new_like({rows, out_features}, x, p.out_dtype);       // (M, out)
+  if (bias.defined()) kernels(x).copy(broadcast_view(bias, out.shape(), "linear"), out);
+  kernels(x).matmul(x2, w_t, out, /*accumulate=*/bias.defined());
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  return record("linear", raw_reshape(out, out_shape), {x, weight, bias},
+                [x2 = saved(x2), w = saved(p.operands[1]), x_shape = x.shape(), has_bias = bias.defined(),
+                 mixed = p.autocast](const Tensor& g) {
+                  AutocastGuard precision(mixed);  // the backward's products in the forward's precision
+                  Tensor g2 = reshape(g, {-1, g.size(-1)});  // (M, out)
+                  return std::vector<Tensor>{reshape(matmul(g2, w), x_shape), matmul(transpose(g2, 0, 1), x2),
+                                             has_bias ? sum(g2, {0}) : Tensor()};
                 });
 }
 

@@ -96,6 +96,10 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 // (..., M, K) @ (..., K, N) -> (..., M, N) with broadcast batch dims; 1-D operands as in
 // PyTorch. Transposed operands are multiplied without a copy.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// x W^T + b for x (..., in), weight (out, in), bias (out) or undefined:
+// torch.nn.functional.linear. The bias is written first and the product added to it, so the
+// bias costs no pass of its own (and its gradient is a sum over rows, read in place).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 // Normalizes over the trailing dims `normalized_shape`; weight and bias (that shape) may be

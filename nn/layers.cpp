@@ -19,14 +19,11 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias) {
   }
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check(x.dim() >= 1 && weight.dim() == 2 && x.size(-1) == weight.size(1), "Linear", "input ", fmt(x.shape()),
-        " does not end in ", weight.size(1), " features (weight ", fmt(weight.shape()), ")");
-  Tensor y = matmul(x, weight.t());  // (..., out)
-  return bias.defined() ? y + bias : y;
+Tensor Linear::forward(const Tensor& x) const {
+  check(x.dim() >= 1 && x.size(-1) == weight.size(1), "Linear", "input ", fmt(x.shape()), " does not end in ",
+        weight.size(1), " features (weight ", fmt(weight.shape()), ")");
+  return linear(x, weight, bias);  // (..., out)
 }
-
-Tensor Linear::forward(const Tensor& x) const { return linear(x, weight, bias); }
 
 LayerNorm::LayerNorm(int64_t dim, double eps) : eps(eps) {
   weight = register_parameter("weight", ones({dim}));

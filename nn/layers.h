@@ -6,9 +6,6 @@
 
 namespace sm {
 
-// y = x W^T + b for x (..., in), W (out, in), b (out) or undefined: torch.nn.functional.linear.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
-
 // y = x W^T + b, W (out, in), b (out). Init as PyTorch: W ~ U(±1/sqrt(in)), b ~ U(±1/sqrt(in)).
 class Linear : public Module {
  public:

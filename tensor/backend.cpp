@@ -28,7 +28,7 @@ void Backend::unary(UnaryOp op, const Tensor&, const Tensor&, double, double) { 
 void Backend::binary(BinaryOp op, const Tensor&, const Tensor&, const Tensor&) { missing(op_name(op)); }
 void Backend::where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { missing("where"); }
 void Backend::reduce(ReduceOp op, const Tensor&, int64_t, int64_t, const Tensor&, double) { missing(op_name(op)); }
-void Backend::matmul(const Tensor&, const Tensor&, const Tensor&) { missing("matmul"); }
+void Backend::matmul(const Tensor&, const Tensor&, const Tensor&, bool) { missing("matmul"); }
 void Backend::softmax(const Tensor&, int64_t, bool log, const Tensor&) { missing(log ? "log_softmax" : "softmax"); }
 void Backend::softmax_backward(const Tensor&, const Tensor&, int64_t, bool log, const Tensor&) {
   missing(log ? "log_softmax_backward" : "softmax_backward");

@@ -102,9 +102,10 @@ class Backend {
   // Var divides by (reduce_size - correction).
   virtual void reduce(ReduceOp op, const Tensor& x, int64_t reduce_size, int64_t inner, const Tensor& out,
                       double correction);
-  // out (batch..., M, N) = a (batch..., M, K) @ b (batch..., K, N). a and b may have any
-  // batch strides (0 for broadcast) and be transposed in their last two dims.
-  virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
+  // out (batch..., M, N) = a (batch..., M, K) @ b (batch..., K, N), or out += a @ b when
+  // `accumulate` (a bias already in out: the GEMM adds to it, saving a pass). a and b may have
+  // any batch strides (0 for broadcast) and be transposed in their last two dims.
+  virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate);
   // Softmax (or log-softmax) of contiguous x along `dim`.
   virtual void softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out);
   // gx from y = softmax(x) (or log_softmax) and gy, all contiguous.

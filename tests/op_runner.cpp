@@ -64,6 +64,10 @@ static const std::map<std::string, Runner>& runners() {
       {"matmul", [](const Inputs& in, const Attrs& a) {
          return matmul(in[0], attr(a, "transpose_b", false) ? transpose(in[1], -1, -2) : in[1]);
        }},
+      {"linear", [](const Inputs& in, const Attrs& a) {
+         const Tensor x = attr(a, "transpose_input", false) ? transpose(in[0], 0, 1) : in[0];
+         return linear(x, in[1], in.size() > 2 ? in[2] : Tensor());
+       }},
       {"softmax", [](const Inputs& in, const Attrs& a) { return softmax(in[0], a.at("dim")); }},
       {"log_softmax", [](const Inputs& in, const Attrs& a) { return log_softmax(in[0], a.at("dim")); }},
       {"layer_norm", [](const Inputs& in, const Attrs& a) {

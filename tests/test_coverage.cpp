@@ -65,7 +65,9 @@ class RecordingBackend final : public Backend {
   void reduce(ReduceOp op, const Tensor& x, int64_t n, int64_t inner, const Tensor& out, double correction) override {
     record("reduce").reduce(op, x, n, inner, out, correction);
   }
-  void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override { record("matmul").matmul(a, b, out); }
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) override {
+    record("matmul").matmul(a, b, out, accumulate);
+  }
   void softmax(const Tensor& x, int64_t dim, bool log, const Tensor& out) override {
     record("softmax").softmax(x, dim, log, out);
   }

@@ -91,7 +91,7 @@ template void gemm<float>(const float*, MatrixLayout, const float*, MatrixLayout
 template void gemm<double>(const double*, MatrixLayout, const double*, MatrixLayout, double*, int64_t, int64_t,
                            int64_t, int64_t, double);
 
-void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
   const int64_t rank = out.dim();
   const int64_t m = out.size(-2), n = out.size(-1), k = a.size(-1);
   const MatrixLayout la = *matrix_layout(a), lb = *matrix_layout(b);  // checked by the op
@@ -112,7 +112,7 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
           off_a += idx * a.strides()[d];
           off_b += idx * b.strides()[d];
         }
-        gemm<T>(pa + off_a, la, pb + off_b, lb, pc + i * m * n, m, k, n, n, T(0));
+        gemm<T>(pa + off_a, la, pb + off_b, lb, pc + i * m * n, m, k, n, n, accumulate ? T(1) : T(0));
       }
     };
     // Many small products: one thread per product. Few large ones: the GEMM's own threads.

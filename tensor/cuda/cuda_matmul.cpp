@@ -99,7 +99,7 @@ Tensor packed(CudaBackend& backend, const Tensor& x) {
 
 }  // namespace
 
-void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out) {
+void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bool accumulate) {
   // Heads read in place from a (B, N, H, D) projection step unevenly over (B, H): a loop of
   // small products would cost a launch each, so such an operand is copied dense first.
   const Shape out_batch(out.shape().begin(), out.shape().end() - 2);
@@ -109,7 +109,7 @@ void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& o
   const Shape batch(out.shape().begin(), out.shape().end() - 2);
   if (numel_of(batch) == 0 || m == 0 || n == 0) return;
   if (k == 0) {  // an empty sum: zeros (cuBLAS would leave out untouched)
-    fill(out, 0);
+    if (!accumulate) fill(out, 0);
     return;
   }
   const MatrixLayout la = *matrix_layout(a), lb = *matrix_layout(b);  // checked by the op
@@ -142,7 +142,7 @@ void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& o
     check_cublas(cublasGemmStridedBatchedEx(
         handle(), op_b, op_a, as_int(n, a, b), as_int(m, a, b), as_int(k, a, b), one, pb, cuda_type(b.dtype()),
         as_int(lb.leading_dim, a, b), plan.step_b, pa, cuda_type(a.dtype()), as_int(la.leading_dim, a, b), plan.step_a,
-        zero, pc, cuda_type(out.dtype()), as_int(n, a, b), m * n, as_int(plan.inner, a, b), compute, CUBLAS_GEMM_DEFAULT));
+        accumulate ? one : zero, pc, cuda_type(out.dtype()), as_int(n, a, b), m * n, as_int(plan.inner, a, b), compute, CUBLAS_GEMM_DEFAULT));
   }
 }
 

@@ -219,6 +219,11 @@ add("rms_norm/two_dims", "rms_norm", lambda x, w: rms_norm(x, (3, 4), w, 1e-5), 
 add("rms_norm/plain", "rms_norm", lambda x: rms_norm(x, (5,), None, 1e-5), [randn(4, 5)],
     {"normalized_shape": [5], "eps": 1e-5})
 
+add("linear/bias", "linear", torch.nn.functional.linear, [randn(2, 3, 4), randn(5, 4), randn(5)])
+add("linear/no_bias", "linear", torch.nn.functional.linear, [randn(3, 4), randn(5, 4)])
+add("linear/strided_input", "linear", lambda x, w, b: torch.nn.functional.linear(x.transpose(0, 1), w, b),
+    [randn(4, 3), randn(2, 4), randn(2)], {"transpose_input": True})
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--only", help="comma-separated op names: rewrite only their cases, keep the other lines")
 args = parser.parse_args()
