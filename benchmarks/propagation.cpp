@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < frames; ++i) propagator.step(grid);
     const double propagate = seconds_since(t0) / static_cast<double>(frames);
     const std::string shape = std::to_string(grid.size(0)) + "x" + std::to_string(grid.size(1));
-    std::printf("%-7s %-9s %12.2f %14.2f %10.2f %14.0f\n", preset.c_str(), shape.c_str(), encoder, propagate,
+    std::printf("%-7s %-9s %12.2f %14.2f %10.3f %14.0f\n", preset.c_str(), shape.c_str(), encoder, propagate,
                 1.0 / (encoder + propagate), peak_memory_mb());
   }
   return 0;
