@@ -1,12 +1,12 @@
 // Example 3: an MLP learns a 2-D toy problem (two interleaved spirals) with AdamW.
-// Shows Module, Linear, cross_entropy, an optimizer step, and a loss curve.
+// Shows Module, Linear, cross_entropy, the training loop (examples/training.h), and a loss curve.
 //   build/examples/03_mlp
 #include <cmath>
 #include <iostream>
 #include <numbers>
 
 #include "examples/loss_curve.h"
-#include "nn/nn.h"
+#include "examples/training.h"
 
 using namespace sm;
 
@@ -49,14 +49,7 @@ int main() {
   for (const auto& [name, p] : net.named_parameters()) std::cout << "  " << name << " " << shape_str(p.shape()) << "\n";
 
   AdamW optimizer(decay_groups(net, 1e-4), {.lr = 1e-2});
-  std::vector<double> losses;
-  for (int step = 0; step < 500; ++step) {
-    Tensor loss = cross_entropy(net.forward(points), labels);  // ()
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-    losses.push_back(loss.item());
-  }
+  const std::vector<double> losses = fit_classifier(net, optimizer, points, labels, 500);  // the loop: training.h
   print_loss_curve(losses);
 
   NoGradGuard no_grad;
