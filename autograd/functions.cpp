@@ -771,8 +771,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                 });
 }
 
-// The fused RMSNorm that docs/adding-a-layer.md builds step by step: one kernel forward, one
-// backward, instead of the five ops (and five saved tensors) of nn/rms_norm.cpp's composite.
+// The fused RMSNorm that docs/adding-a-layer.md builds step by step: one kernel forward and one
+// backward, where nn/rms_norm.cpp's composite runs six ops, each a pass over memory and a node.
 Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
   check_normalized("rms_norm", x, normalized_shape, {&weight});
   const int64_t c = numel_of(normalized_shape), rows = c == 0 ? 0 : x.numel() / c;

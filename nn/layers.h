@@ -1,5 +1,5 @@
-// Basic layers: Linear, LayerNorm, GELU, Dropout, Mlp (RMSNorm is in nn/rms_norm.h). Each is a Module with PyTorch's
-// parameter names and layouts, so state dicts load unchanged.
+// Basic layers: Linear, LayerNorm, GELU, Dropout, Mlp (RMSNorm is in nn/rms_norm.h). Each is a
+// Module with PyTorch's parameter names and layouts, so state dicts load unchanged.
 #pragma once
 
 #include "nn/module.h"
