@@ -39,5 +39,5 @@ int main() {
   // The graph of the last loss, as DOT text on stdout.
   Tensor loss = mean(pow(tanh(matmul(x, w) + b) - y, 2.0));
   std::cout << graph_dot(loss);
-  return 0;
+  return check.ok ? 0 : 1;  // non-zero if gradcheck fails, so the example doubles as a test
 }
