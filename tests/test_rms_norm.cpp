@@ -92,7 +92,7 @@ TEST_CASE("the fused rms_norm (example 2) equals the composite, forward and back
   CHECK(fused_layer.fused);
   const Tensor x = randn({3, 16}, {}, &gen);
   CHECK(closeness(fused_layer.forward(x), composite_layer.forward(x), 1e-5, 1e-6) <= 1.0);
-  CHECK(fused_layer.forward(x).grad_fn()->name() == "rms_norm");  // one node in the graph, not five
+  CHECK(fused_layer.forward(x).grad_fn()->name() == "rms_norm");  // one node in the graph, not six
 
   for (bool fused_op : {true, false}) {
     CAPTURE(fused_op);
