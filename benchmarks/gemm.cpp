@@ -7,7 +7,7 @@
 // yardstick that benchmarks/compare_train_step.sh divides the model's FLOP rate by.
 // Each figure is the best of several timed runs after a warm-up.
 //   build/benchmarks/bench_gemm [--threads N]
-//   OPENBLAS_CORETYPE=Haswell build/benchmarks/bench_gemm   # OpenBLAS with its AVX2 kernels
+//   OPENBLAS_CORETYPE=Haswell build/benchmarks/bench_gemm   # OpenBLAS pinned to AVX2: the products run on Eigen
 #include <chrono>
 #include <cstdio>
 #include <cstring>

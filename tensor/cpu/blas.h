@@ -1,14 +1,13 @@
 // OpenBLAS's GEMM, loaded at first use (meson -Dblas=openblas, the default).
 //
-// Why loaded rather than linked: OpenBLAS picks its kernels for the CPU when it is loaded,
-// and the version Debian ships (0.3.21) does not know every CPU that has AVX-512 (AMD Zen 4,
-// for one): there it falls back to its AVX2 (Haswell) kernels, which run at half the speed
-// of its AVX-512 (SkylakeX) ones (benchmarks/gemm.cpp measures both). OpenBLAS reads its
-// choice from OPENBLAS_CORETYPE, and only while loading, so the library sets that variable
-// (unless the environment did) on CPUs with AVX-512 before it loads OpenBLAS. Where the
-// environment pins OpenBLAS to narrower kernels than the CPU has, and without OpenBLAS
-// (-Dblas=eigen, or the file is missing), the products run on Eigen's own GEMM, compiled for
-// this CPU.
+// Why loaded rather than linked: a binary built with it still runs where OpenBLAS is missing
+// (on Eigen then), and the library can ask OpenBLAS which kernels it chose for this CPU
+// (openblas_get_corename) before trusting it with the products. OpenBLAS picks them when it
+// is loaded, unless OPENBLAS_CORETYPE names others; where that variable pins it to narrower
+// kernels than the CPU runs (some environments set OPENBLAS_CORETYPE=Haswell, AVX2, on
+// AVX-512 machines), Eigen's own GEMM, compiled for this CPU, is the faster engine and runs
+// the products instead. Without OpenBLAS (-Dblas=eigen, or the file is missing) the products
+// run on Eigen too. build/benchmarks/bench_gemm prints which engine runs and its rate.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +26,7 @@ struct Blas {
 
 // The loaded OpenBLAS, or nullptr when the products run on Eigen.
 const Blas* blas();
-// What runs the products, e.g. "OpenBLAS 0.3.21, SkylakeX kernels" or "Eigen".
+// What runs the products, e.g. "OpenBLAS, Cooperlake kernels" or "Eigen".
 std::string gemm_engine();
 
 }  // namespace sm::cpu

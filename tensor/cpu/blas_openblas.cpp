@@ -4,7 +4,6 @@
 #include <cblas.h>  // declarations only: the functions are looked up in the loaded library
 
 #include <Eigen/Core>
-#include <cstdlib>
 #include <cstring>
 
 #include "tensor/cpu/blas.h"
@@ -16,13 +15,6 @@ namespace {
 
 decltype(&cblas_sgemm) g_sgemm = nullptr;
 decltype(&cblas_dgemm) g_dgemm = nullptr;
-
-// AVX-512 as OpenBLAS's SkylakeX kernels use it (Xeon Phi has F but not BW/DQ/VL).
-bool has_avx512() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-}
 
 int blas_int(int64_t v) {
   check(v >= 0 && v <= INT32_MAX, "matmul", "dimension ", v, " exceeds OpenBLAS's 32-bit sizes");
@@ -54,7 +46,6 @@ struct Loaded {
 const Loaded& loaded() {
   static const Loaded library = [] {
     Loaded l;
-    if (has_avx512()) setenv("OPENBLAS_CORETYPE", "SKYLAKEX", /*overwrite=*/0);  // a user's choice wins
     void* handle = dlopen(SM_OPENBLAS_LIBRARY, RTLD_NOW | RTLD_LOCAL);
     if (!handle) return l;  // Eigen's GEMM then
     g_sgemm = reinterpret_cast<decltype(g_sgemm)>(dlsym(handle, "cblas_sgemm"));
