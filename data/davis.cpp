@@ -25,7 +25,12 @@ static std::vector<std::string> read_sequence_list(const fs::path& list, const s
   std::vector<std::string> names;
   for (std::string line; std::getline(in, line);) {
     const auto begin = line.find_first_not_of(" \t\r"), end = line.find_last_not_of(" \t\r");
-    if (begin != std::string::npos) names.push_back(line.substr(begin, end - begin + 1));
+    if (begin == std::string::npos) continue;
+    const std::string name = line.substr(begin, end - begin + 1);
+    // A sequence is a folder name: results are written under it, so it must not lead elsewhere.
+    check(name.find('/') == std::string::npos && name != "." && name != "..", "davis", "sequence list ",
+          list.string(), " names '", name, "', which is not a folder name");
+    names.push_back(name);
   }
   check(!names.empty(), "davis", "sequence list ", list.string(), " is empty");
   return names;
@@ -34,8 +39,8 @@ static std::vector<std::string> read_sequence_list(const fs::path& list, const s
 static DavisSequence open_sequence(const fs::path& root, const std::string& name, const std::string& resolution) {
   const fs::path frame_folder = root / "JPEGImages" / resolution / name;
   const fs::path mask_folder = root / "Annotations" / resolution / name;
-  check(fs::is_directory(frame_folder), "davis", "sequence ", name, ": no frame folder ", frame_folder.string());
-  check(fs::is_directory(mask_folder), "davis", "sequence ", name, ": no annotation folder ", mask_folder.string());
+  check(is_folder(frame_folder.string()), "davis", "sequence ", name, ": no frame folder ", frame_folder.string());
+  check(is_folder(mask_folder.string()), "davis", "sequence ", name, ": no annotation folder ", mask_folder.string());
   DavisSequence sequence{name, {}, {}, {}};
   std::map<std::string, int64_t> frame_of_stem;
   for (const std::string& file : list_frame_files(frame_folder.string())) {
@@ -58,7 +63,7 @@ static DavisSequence open_sequence(const fs::path& root, const std::string& name
 
 DavisDataset DavisDataset::open(const std::string& root, const std::string& split, const std::string& year,
                                 const std::string& resolution) {
-  check(fs::is_directory(root), "davis", "dataset folder ", root, " does not exist");
+  check(is_folder(root), "davis", "dataset folder ", root, " does not exist");
   const std::string layout = "the DAVIS layout: JPEGImages/" + resolution + "/<seq>, Annotations/" + resolution +
                              "/<seq>, ImageSets/" + year + "/" + split + ".txt";
   DavisDataset dataset{root, {}};

@@ -14,24 +14,18 @@ namespace fs = std::filesystem;
 
 std::vector<uint8_t> read_file(const std::string& path, const std::string& op) {
   std::ifstream in(path, std::ios::binary);
-  check(in.good() && !fs::is_directory(path), op, "cannot open ", path);
+  check(in.good() && !is_folder(path), op, "cannot open ", path);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes, const std::string& op) {
-  const fs::path parent = fs::path(path).parent_path();
-  std::error_code ignored;
-  if (!parent.empty()) fs::create_directories(parent, ignored);
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary);
-    check(out.good(), op, "cannot write ", temp);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    check(out.good(), op, "writing ", temp, " failed (disk full?)");
-  }
+bool is_folder(const std::string& path) {
   std::error_code error;
-  fs::rename(temp, path, error);
-  check(!error, op, "cannot rename ", temp, " to ", path, ": ", error.message());
+  return fs::is_directory(path, error);
+}
+
+bool path_exists(const std::string& path) {
+  std::error_code error;
+  return fs::exists(path, error);
 }
 
 bool is_frame_file(const std::string& file_name) {
@@ -46,9 +40,13 @@ bool is_frame_file(const std::string& file_name) {
 template <typename Keep>
 static std::vector<std::string> list_sorted(const std::string& folder, Keep keep) {
   std::vector<std::string> names;
-  for (const fs::directory_entry& entry : fs::directory_iterator(folder)) {
-    const std::string name = entry.path().filename().string();
-    if (keep(entry, name)) names.push_back(name);
+  try {
+    for (const fs::directory_entry& entry : fs::directory_iterator(folder)) {
+      const std::string name = entry.path().filename().string();
+      if (keep(entry, name)) names.push_back(name);
+    }
+  } catch (const fs::filesystem_error& e) {
+    fail("files", "cannot list ", folder, ": ", e.code().message());
   }
   std::sort(names.begin(), names.end());
   return names;

@@ -8,6 +8,7 @@
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -19,6 +20,22 @@
 namespace sm {
 
 // ---- files ----
+
+static std::atomic<int64_t> g_max_image_pixels{kDefaultMaxImagePixels};
+
+int64_t max_image_pixels() { return g_max_image_pixels; }
+
+void set_max_image_pixels(int64_t pixels) {
+  check(pixels > 0, "set_max_image_pixels", "the limit must be positive, got ", pixels);
+  g_max_image_pixels = pixels;
+}
+
+void check_pixel_count(int64_t width, int64_t height, const std::string& name, const std::string& op) {
+  int64_t pixels = 0;
+  const bool fits = width > 0 && height > 0 && !__builtin_mul_overflow(width, height, &pixels);
+  check(fits && pixels <= max_image_pixels(), op, name, " is ", width, "x", height,
+        " pixels, more than the limit of ", max_image_pixels(), " (raise it with --max-pixels)");
+}
 
 static bool starts_with(const std::vector<uint8_t>& bytes, std::initializer_list<uint8_t> prefix) {
   return bytes.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), bytes.begin());
@@ -44,6 +61,10 @@ Image read_image(const std::string& path, int channels) {
   check(channels == 1 || channels == 3 || channels == 4, "read_image", "channels must be 1, 3 or 4, got ", channels);
   const std::vector<uint8_t> bytes = read_image_file(path, "read_image");
   int width = 0, height = 0, in_file = 0;
+  // The size the header declares, checked before anything is decoded.
+  if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &in_file))
+    fail_decode("read_image", path);
+  check_pixel_count(width, height, path, "read_image");
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &in_file, channels),
       stbi_image_free);
@@ -78,19 +99,23 @@ static void append_bytes(void* context, void* data, int size) {
 // Encodes with `encode(callback, context, w, h, c, pixels)` (an stb_image_write function)
 // and writes the result crash-safely.
 template <typename Encode>
-static void write_encoded(const std::string& path, const Image& image, const std::string& op, Encode encode) {
+static void write_encoded(const std::string& path, const Image& image, const std::string& op, Encode encode,
+                          Durability durability = Durability::kRenamed) {
   check_image(image, op);
   std::vector<uint8_t> bytes;
   const int ok = encode(append_bytes, &bytes, static_cast<int>(image.width), static_cast<int>(image.height),
                         static_cast<int>(image.channels), image.pixels.data());
   check(ok != 0, op, "cannot encode ", path);
-  write_file_atomically(path, bytes, op);
+  write_file_atomically(path, bytes, op, durability);
 }
 
-void write_png(const std::string& path, const Image& image) {
-  write_encoded(path, image, "write_png", [&](stbi_write_func* f, void* ctx, int w, int h, int c, const void* p) {
-    return stbi_write_png_to_func(f, ctx, w, h, c, p, w * c);
-  });
+void write_png(const std::string& path, const Image& image, Durability durability) {
+  write_encoded(
+      path, image, "write_png",
+      [&](stbi_write_func* f, void* ctx, int w, int h, int c, const void* p) {
+        return stbi_write_png_to_func(f, ctx, w, h, c, p, w * c);
+      },
+      durability);
 }
 
 void write_jpeg(const std::string& path, const Image& image, int quality) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/atomic_file.h"
 #include "tensor/tensor.h"
 
 namespace sm {
@@ -32,13 +33,23 @@ struct ImageSize {
 };
 
 // ---- files ----
+// The most pixels an image file may declare before it is decoded. A small file can claim
+// gigapixels (a 7.7 KB JPEG declaring 26000 x 26000 would take minutes and 6 GB), so every
+// reader checks the header first. 50 million by default (8K video frames have 33 million);
+// `siammae --max-pixels N` changes it.
+constexpr int64_t kDefaultMaxImagePixels = 50'000'000;
+int64_t max_image_pixels();
+void set_max_image_pixels(int64_t pixels);
+// Throws "[op] <name> is WxH pixels, more than the limit of N (--max-pixels)" when too large.
+void check_pixel_count(int64_t width, int64_t height, const std::string& name, const std::string& op);
+
 // Decodes a JPEG or PNG file to `channels` (1 grey, 3 RGB, 4 RGBA) channels. A missing,
 // truncated or corrupt file, or one that is not a JPEG/PNG, throws an error naming the file.
 Image read_image(const std::string& path, int channels = 3);
 // The size of a JPEG or PNG file, read from its header only.
 ImageSize read_image_size(const std::string& path);
-// Writes 1 (grey), 3 (RGB) or 4 (RGBA) channel pixels; temp file + rename.
-void write_png(const std::string& path, const Image& image);
+// Writes 1 (grey), 3 (RGB) or 4 (RGBA) channel pixels through an AtomicFile.
+void write_png(const std::string& path, const Image& image, Durability durability = Durability::kRenamed);
 void write_jpeg(const std::string& path, const Image& image, int quality = 95);
 
 // Indexed PNG (colour type 3, bit depth 1/2/4/8, or 8-bit greyscale, colour type 0): the

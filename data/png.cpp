@@ -7,7 +7,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 
 #include "data/deflate.h"
@@ -105,7 +104,10 @@ IndexedImage decode_indexed_png(const std::vector<uint8_t>& bytes, const std::st
     check(png_crc32(&bytes[pos + 4], length + 4) == read_u32(data + length), op, name,
           " is corrupt (CRC mismatch in chunk ", type, ")");
     check((pos == 8) == (type == "IHDR"), op, name, " is corrupt (chunk ", type, " where IHDR should be)");
-    if (type == "IHDR") header = parse_header(data, length, name, op);
+    if (type == "IHDR") {
+      header = parse_header(data, length, name, op);
+      check_pixel_count(header.width, header.height, name, op);
+    }
     if (type == "PLTE") {
       check(length % 3 == 0 && length > 0 && length <= 768, op, name, " is corrupt (PLTE of ", length, " bytes)");
       palette.resize(length / 3);
@@ -120,8 +122,6 @@ IndexedImage decode_indexed_png(const std::vector<uint8_t>& bytes, const std::st
 
   const int64_t stride = row_bytes(header.width, header.depth);
   const int64_t expected = header.height * (stride + 1);
-  check(expected <= INT_MAX && compressed.size() <= INT_MAX, op, name, " is too large (", header.height, "x",
-        header.width, ")");
   std::vector<uint8_t> inflated;
   const bool ok = zlib_inflate(compressed.data(), compressed.size(), static_cast<size_t>(expected), inflated);
   check(ok && static_cast<int64_t>(inflated.size()) == expected, op, name, " is corrupt (its pixel data inflates to ",

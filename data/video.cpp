@@ -91,7 +91,7 @@ Video make_video(const fs::path& folder, const std::vector<std::string>& frames)
 
 // The videos of one root, each clip folder listed or taken from the cache.
 std::vector<Video> open_root(const std::string& root, const VideoDatasetOptions& options, int64_t& listed_from_cache) {
-  check(fs::is_directory(root), "videos", "data folder ", root, " does not exist");
+  check(is_folder(root), "videos", "data folder ", root, " does not exist");
   if (!list_frame_files(root).empty()) return {read_video_folder(root)};
   const std::vector<std::string> clips = list_subfolders(root);
   check(!clips.empty(), "videos", root, " holds no clip folders (folders of .jpg/.png frames)");
@@ -124,7 +124,7 @@ std::vector<Video> open_root(const std::string& root, const VideoDatasetOptions&
 }  // namespace
 
 Video read_video_folder(const std::string& folder) {
-  check(fs::is_directory(folder), "video", "folder ", folder, " does not exist");
+  check(is_folder(folder), "video", "folder ", folder, " does not exist");
   const std::vector<std::string> frames = list_frame_files(folder);
   check(!frames.empty(), "video", "no frames (.jpg, .jpeg, .png) in ", folder);
   return make_video(fs::path(folder), frames);

@@ -1,10 +1,9 @@
 #include "eval/mat_file.h"
 
-#include <stb/stb_image.h>
-
 #include <cstdlib>
 #include <cstring>
 
+#include "data/deflate.h"
 #include "data/files.h"
 #include "tensor/error.h"
 
@@ -19,6 +18,10 @@ enum : uint32_t {
 };
 constexpr uint32_t mxDOUBLE_CLASS = 6, mxUINT64_CLASS = 15;  // 6..15 are the numeric classes
 constexpr uint32_t kComplexFlag = 0x800;
+// A compressed variable may inflate to at most this much (a few KB of zlib data can claim
+// gigabytes); JHMDB's arrays take kilobytes. MATLAB never nests compressed elements deeper.
+constexpr size_t kMaxInflated = size_t{256} << 20;
+constexpr int kMaxNesting = 2;
 
 template <typename T> T load(const uint8_t* p) {
   T value;
@@ -100,7 +103,11 @@ void read_matrix(const Element& matrix, const std::string& path, std::map<std::s
   check(dims.type == miINT32 && name.type == miINT8, "mat", path, ": malformed array header");
   MatArray array;
   int64_t count = 1;
-  for (double d : numbers(dims, path)) array.dims.push_back(static_cast<int64_t>(d)), count *= static_cast<int64_t>(d);
+  for (double d : numbers(dims, path)) {
+    check(d >= 0 && d <= INT32_MAX, "mat", path, ": a dimension of ", d);  // miINT32 sizes
+    array.dims.push_back(static_cast<int64_t>(d));
+    check(!__builtin_mul_overflow(count, array.dims.back(), &count), "mat", path, ": dimensions overflow");
+  }
   array.values = numbers(real, path);
   const std::string variable(reinterpret_cast<const char*>(name.data), name.size);
   check(static_cast<int64_t>(array.values.size()) == count, "mat", path, ": variable ", variable, " holds ",
@@ -109,24 +116,19 @@ void read_matrix(const Element& matrix, const std::string& path, std::map<std::s
 }
 
 void read_elements(const uint8_t* begin, const uint8_t* end, const std::string& path,
-                   std::map<std::string, MatArray>& out) {
+                   std::map<std::string, MatArray>& out, int depth = 0) {
   ElementReader reader(begin, end, path);
   while (!reader.done()) {
     const Element e = reader.next();
     if (e.type == miMATRIX) {
       read_matrix(e, path, out);
     } else if (e.type == miCOMPRESSED) {
-      int size = 0;
-      char* inflated = stbi_zlib_decode_malloc(reinterpret_cast<const char*>(e.data), static_cast<int>(e.size), &size);
-      check(inflated != nullptr, "mat", path, ": a compressed element does not inflate (corrupt zlib data)");
-      const auto* bytes = reinterpret_cast<const uint8_t*>(inflated);
-      try {
-        read_elements(bytes, bytes + size, path, out);
-      } catch (...) {
-        std::free(inflated);
-        throw;
-      }
-      std::free(inflated);
+      check(depth < kMaxNesting, "mat", path, ": compressed elements nested ", depth + 1, " deep");
+      std::vector<uint8_t> inflated;
+      check(zlib_inflate(e.data, e.size, kMaxInflated, inflated) && inflated.size() < kMaxInflated, "mat", path,
+            inflated.size() < kMaxInflated ? ": a compressed element does not inflate (corrupt zlib data)"
+                                           : ": a compressed element inflates to more than 256 MB");
+      read_elements(inflated.data(), inflated.data() + inflated.size(), path, out, depth + 1);
     }
   }
 }

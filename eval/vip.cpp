@@ -37,9 +37,12 @@ std::vector<VipVideo> vip_videos(const VipOptions& o) {
     }
   }
   check(!videos.empty(), "vip", "no videos (root ", o.root, ", list '", o.list, "')");
+  for (const VipVideo& v : videos)  // results are written under the name: it must not lead elsewhere
+    check(!v.name.empty() && v.name.find('/') == std::string::npos && v.name != "." && v.name != "..", "vip",
+          "video name '", v.name, "' is not a folder name");
   for (const VipVideo& v : videos)
-    check(fs::is_directory(v.frame_folder) && fs::is_directory(v.label_folder), "vip", "video ", v.name,
-          ": missing folder ", fs::is_directory(v.frame_folder) ? v.label_folder : v.frame_folder);
+    check(is_folder(v.frame_folder) && is_folder(v.label_folder), "vip", "video ", v.name,
+          ": missing folder ", is_folder(v.frame_folder) ? v.label_folder : v.frame_folder);
   return videos;
 }
 
@@ -47,10 +50,10 @@ ConfusionMatrix evaluate_vip(const std::string& results, const VipOptions& optio
   ConfusionMatrix confusion(options.num_classes);
   for (const VipVideo& video : vip_videos(options)) {
     for (const std::string& frame : list_frame_files(video.frame_folder)) {
-      if (!fs::exists(label_path(video, frame))) continue;  // only annotated frames are scored
+      if (!path_exists(label_path(video, frame))) continue;  // only annotated frames are scored
       const LabelMap truth = read_label_map(label_path(video, frame));
       const std::string path = result_path(results, video, frame);
-      check(fs::exists(path), "vip", "result ", path, " not found");
+      check(path_exists(path), "vip", "result ", path, " not found");
       LabelMap predicted = read_label_map(path);
       if (predicted.height != truth.height || predicted.width != truth.width)
         predicted = resize_nearest(predicted, truth.height, truth.width);
@@ -74,7 +77,7 @@ ConfusionMatrix propagate_vip(FrameFeatures& features, const VipOptions& options
     const VipVideo& video = videos[v];
     const std::vector<std::string>& frames = frames_of[v];
     progress.start_item("video", v, videos.size(), video.name);
-    check(!frames.empty() && fs::exists(label_path(video, frames[0])), "vip", "video ", video.name,
+    check(!frames.empty() && path_exists(label_path(video, frames[0])), "vip", "video ", video.name,
           ": the first frame needs an annotation ", frames.empty() ? video.label_folder : label_path(video, frames[0]));
     const LabelMap first = read_label_map(label_path(video, frames[0]));
     std::vector<std::string> paths;

@@ -1,8 +1,8 @@
 #include "nn/serialization.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstring>
+#include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -19,7 +19,8 @@ static const char* safetensors_dtype(DType dtype) {
   fail("save_safetensors", "cannot save ", dtype_name(dtype), " tensors; convert them to float32");
 }
 
-void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata) {
+void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata,
+                      Durability durability) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::vector<Tensor> host;  // contiguous CPU copies, in header order
@@ -34,22 +35,42 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // pad so the data section starts 8-aligned
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    check(out.good(), "save_safetensors", "cannot write ", tmp);
-    const uint64_t header_size = text.size();
-    unsigned char length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(header_size >> (8 * i));  // little-endian
-    out.write(reinterpret_cast<const char*>(length), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const Tensor& t : host)
-      out.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.numel() * dtype_size(t.dtype())));
-    out.flush();
-    check(out.good(), "save_safetensors", "writing ", tmp, " failed (disk full?)");
-  }
-  check(std::rename(tmp.c_str(), path.c_str()) == 0, "save_safetensors", "cannot rename ", tmp, " to ", path);
+  AtomicFile out(path, "save_safetensors", durability);
+  const uint64_t header_size = text.size();
+  unsigned char length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(header_size >> (8 * i));  // little-endian
+  out.write(length, 8);
+  out.write(text.data(), text.size());
+  for (const Tensor& t : host) out.write(t.raw_data(), t.numel() * dtype_size(t.dtype()));
+  out.commit();
 }
+
+namespace {
+
+// A header entry's "shape": a list of at most kMaxDims sizes >= 0, and the number of bytes
+// the tensor needs, or false when that overflows 64 bits (a corrupt or hostile file).
+constexpr size_t kMaxDims = 64;
+bool checked_bytes(const Shape& shape, DType dtype, uint64_t& bytes) {
+  bytes = dtype_size(dtype);
+  for (int64_t size : shape)
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(size), &bytes)) return false;
+  return true;
+}
+
+Shape read_shape(const nlohmann::json& j, const std::string& path, const std::string& name) {
+  check(j.is_array() && j.size() <= kMaxDims, "load_safetensors", path, ": tensor '", name,
+        "' needs a shape of at most ", kMaxDims, " sizes, got ", j.dump().substr(0, 80));
+  Shape shape;
+  for (const nlohmann::json& size : j) {
+    check(size.is_number_integer() && (size.is_number_unsigned() || size.get<int64_t>() >= 0) &&
+              size.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX),
+          "load_safetensors", path, ": tensor '", name, "' has a negative or non-integer size");
+    shape.push_back(size.get<int64_t>());
+  }
+  return shape;
+}
+
+}  // namespace
 
 SafetensorsFile load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
@@ -78,6 +99,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
+      check(entry.is_object(), "load_safetensors", path, ": __metadata__ is not a JSON object");
       for (const auto& [key, value] : entry.items()) {
         check(value.is_string(), "load_safetensors", path, ": metadata '", key, "' is not a string");
         file.metadata[key] = value.get<std::string>();
@@ -86,8 +108,12 @@ SafetensorsFile load_safetensors(const std::string& path) {
     }
     try {
       const std::string dtype_text = entry.at("dtype").get<std::string>();
-      const Shape shape = entry.at("shape").get<Shape>();
-      const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
+      const Shape shape = read_shape(entry.at("shape"), path, name);
+      const nlohmann::json& range = entry.at("data_offsets");
+      check(range.is_array() && std::all_of(range.begin(), range.end(),
+                                            [](const nlohmann::json& v) { return v.is_number_unsigned(); }),
+            "load_safetensors", path, ": tensor '", name, "' data range is not a pair of byte offsets");
+      const auto offsets = range.get<std::vector<uint64_t>>();
       DType dtype;
       if (dtype_text == "F32") {
         dtype = DType::F32;
@@ -100,12 +126,12 @@ SafetensorsFile load_safetensors(const std::string& path) {
         fail("load_safetensors", path, ": tensor '", name, "' has unsupported dtype ", dtype_text,
              " (F32, F64, I64 are supported)");
       }
-      for (int64_t s : shape) check(s >= 0, "load_safetensors", path, ": tensor '", name, "' has a negative size");
       check(offsets.size() == 2 && offsets[0] <= offsets[1] && offsets[1] <= data_size, "load_safetensors", path,
             ": tensor '", name, "' data range is outside the file (truncated?)");
-      const uint64_t nbytes = static_cast<uint64_t>(numel_of(shape)) * dtype_size(dtype);
-      check(offsets[1] - offsets[0] == nbytes, "load_safetensors", path, ": tensor '", name, "' of shape ",
-            fmt(shape), " needs ", nbytes, " bytes but its range holds ", offsets[1] - offsets[0]);
+      uint64_t nbytes = 0;
+      check(checked_bytes(shape, dtype, nbytes) && offsets[1] - offsets[0] == nbytes, "load_safetensors", path,
+            ": tensor '", name, "' of shape ", fmt(shape), " needs ", nbytes, " bytes but its range holds ",
+            offsets[1] - offsets[0]);
       Tensor t = empty(shape, {.dtype = dtype});
       in.seekg(static_cast<std::streamoff>(8 + header_size + offsets[0]));
       in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(nbytes));
@@ -127,7 +153,19 @@ SafetensorsFile load_safetensors(const std::string& path) {
   return file;
 }
 
-void load_state_dict_from(Module& module, const StateDict& state, const std::string& source, bool strict) {
+void check_finite(const StateDict& state, const std::string& source) {
+  for (const auto& [name, tensor] : state) {
+    if (tensor.dtype() == DType::I64) continue;
+    const std::vector<double> values = tensor.detach().to(Device::CPU).to_vector<double>();
+    const auto bad = std::count_if(values.begin(), values.end(), [](double v) { return !std::isfinite(v); });
+    check(bad == 0, "load", source, ": tensor '", name, "' holds ", bad, " NaN or infinite values of ", values.size(),
+          " (written by a run that diverged?)");
+  }
+}
+
+void load_state_dict_from(Module& module, const StateDict& state, const std::string& source, bool strict,
+                          bool allow_nonfinite) {
+  if (!allow_nonfinite) check_finite(state, source);
   try {
     module.load_state_dict(state, strict);
   } catch (const Error& e) {
@@ -135,8 +173,8 @@ void load_state_dict_from(Module& module, const StateDict& state, const std::str
   }
 }
 
-void load_state_dict_file(Module& module, const std::string& path, bool strict) {
-  load_state_dict_from(module, load_safetensors(path).tensors, path, strict);
+void load_state_dict_file(Module& module, const std::string& path, bool strict, bool allow_nonfinite) {
+  load_state_dict_from(module, load_safetensors(path).tensors, path, strict, allow_nonfinite);
 }
 
 }  // namespace sm

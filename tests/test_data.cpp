@@ -151,6 +151,38 @@ TEST_CASE("bad image files: missing, empty, truncated, corrupt or not an image, 
   CHECK(contains(error_of([&] { read_image_size(dir / "corrupt.jpg"); }), dir / "corrupt.jpg"));
 }
 
+TEST_CASE("image files declaring more pixels than the limit are refused before decoding") {
+  TempDir dir;
+  write_jpeg(dir / "small.jpg", test_image(30, 40));
+  // The same JPEG declaring 26000 x 26000 pixels in its frame header (SOF0: FF C0, length,
+  // precision, then height and width, big-endian): a 676-megapixel decode from a tiny file.
+  std::vector<uint8_t> bomb = read_file(dir / "small.jpg", "test");
+  const uint8_t marker[2] = {0xFF, 0xC0};
+  const auto sof = std::search(bomb.begin(), bomb.end(), marker, marker + 2);
+  REQUIRE(sof != bomb.end());
+  for (size_t at : {5, 7}) sof[at] = 26000 >> 8, sof[at + 1] = 26000 & 0xFF;
+  write_bytes(dir / "bomb.jpg", bomb);
+  CHECK(read_image_size(dir / "bomb.jpg").height == 26000);  // the header alone is fine to read
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(contains(error_of([&] { read_image(dir / "bomb.jpg"); }),
+                 "[read_image] " + dir / "bomb.jpg" + " is 26000x26000 pixels, more than the limit of 50000000"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+
+  // An indexed PNG declaring as much (IHDR width and height, with its CRC fixed).
+  std::vector<uint8_t> png = encode_indexed_png({4, 4, std::vector<uint8_t>(16, 1), davis_palette()});
+  for (size_t at : {16, 20}) png[at] = 0, png[at + 1] = 0, png[at + 2] = 26000 >> 8, png[at + 3] = 26000 & 0xFF;
+  const uint32_t crc = png_crc32(&png[12], 17);
+  for (int i = 0; i < 4; ++i) png[29 + i] = static_cast<uint8_t>(crc >> (24 - 8 * i));
+  CHECK(contains(error_of([&] { decode_indexed_png(png, "mask.png"); }), "mask.png is 26000x26000 pixels"));
+
+  // The limit can be raised (siammae --max-pixels), and lowered.
+  set_max_image_pixels(1000);
+  CHECK(contains(error_of([&] { read_image(dir / "small.jpg"); }), "is 40x30 pixels, more than the limit of 1000"));
+  set_max_image_pixels(1200);
+  CHECK(read_image(dir / "small.jpg").width == 40);
+  set_max_image_pixels(kDefaultMaxImagePixels);
+}
+
 TEST_CASE("make_grid places equal tiles on white, pad pixels apart") {
   const Image black{2, 3, 3, std::vector<uint8_t>(18, 0)};
   const Image grid = make_grid({{black, black}, {black}}, 1);
@@ -765,6 +797,11 @@ TEST_CASE("bad DAVIS folders: missing list, missing sequence, empty frames, mask
                  "[davis] mask " + dir / "davis/Annotations/480p/synthetic-0/00001.png" +
                      " is 16x20 (HxW) but its frame " + dir / "davis/JPEGImages/480p/synthetic-0/00001.jpg" +
                      " is 32x40"));
+
+  // A list naming anything but a folder: results are written under the name.
+  write_bytes(dir / "davis/ImageSets/2017/val.txt", {'.', '.', '/', 'x', '\n'});
+  CHECK(contains(error_of([&] { DavisDataset::open(dir / "davis"); }), "names '../x', which is not a folder name"));
+  write_bytes(dir / "davis/ImageSets/2017/val.txt", {'s', 'y', 'n', 't', 'h', 'e', 't', 'i', 'c', '-', '0', '\n'});
 
   fs::remove(dir / "davis/Annotations/480p/synthetic-0/00000.png");
   CHECK(contains(error_of([&] { read_first_mask(DavisDataset::open(dir / "davis").sequences[0]); }),

@@ -319,6 +319,15 @@ TEST_CASE("safetensors: corrupt files fail with one clear line") {
   CHECK_THROWS_WITH(load_safetensors(path), doctest::Contains("ranges overlap or leave a hole"));
   write_header(R"({"x":{"dtype":"F32","shape":[2]}})", 8);
   CHECK_THROWS_WITH(load_safetensors(path), doctest::Contains("entry 'x' is malformed"));
+  // Sizes whose byte count overflows 64 bits, and sizes that are not sizes.
+  write_header(R"({"x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8);
+  CHECK_THROWS_WITH(load_safetensors(path), doctest::Contains("tensor 'x' of shape"));
+  write_header(R"({"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", 8);
+  CHECK_THROWS_WITH(load_safetensors(path), doctest::Contains("has a negative or non-integer size"));
+  write_header(R"({"x":{"dtype":"F32","shape":[1e30],"data_offsets":[0,8]}})", 8);
+  CHECK_THROWS_WITH(load_safetensors(path), doctest::Contains("has a negative or non-integer size"));
+  write_header(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8e0]}})", 8);
+  CHECK_THROWS_WITH(load_safetensors(path), doctest::Contains("data range is not a pair of byte offsets"));
   CHECK_THROWS_WITH(load_safetensors(path + ".missing"), doctest::Contains("cannot open"));
   std::filesystem::remove(path);
 }

@@ -10,6 +10,7 @@
 #include "models/siammae/model.h"
 #include "nn/optim/optimizer.h"
 #include "nn/serialization.h"
+#include "tensor/atomic_file.h"
 
 namespace sm {
 
@@ -20,20 +21,24 @@ struct Checkpoint {
   nlohmann::json train;  // the training options, or null
   int64_t step = 0;
   double loss = 0;
-  double elapsed_seconds = 0;  // training time so far
+  double elapsed_seconds = 0;   // training time so far
+  int64_t skipped_batches = 0;  // batches whose loss or gradients were not finite, left out
 };
 
-// Writes through a temporary file, so an interrupted save never leaves a broken checkpoint.
+// Writes through an AtomicFile, so an interrupted save never leaves a broken checkpoint.
 void save_checkpoint(const std::string& path, const SiamMAE& model, const Optimizer* optimizer,
-                     const nlohmann::json& train, int64_t step, double loss, double elapsed_seconds);
-// Throws naming the file when it is not a SiamMAE checkpoint (no "config" metadata).
-Checkpoint read_checkpoint(const std::string& path);
+                     const nlohmann::json& train, int64_t step, double loss, double elapsed_seconds,
+                     int64_t skipped_batches = 0, Durability durability = Durability::kRenamed);
+// Throws naming the file when it is not a SiamMAE checkpoint (no "config" metadata, malformed
+// metadata) or, unless allow_nonfinite, when a tensor holds NaN or infinite values.
+Checkpoint read_checkpoint(const std::string& path, bool allow_nonfinite = false);
 // The same for a file already read; `path` names it in errors.
-Checkpoint read_checkpoint(SafetensorsFile file, const std::string& path);
+Checkpoint read_checkpoint(SafetensorsFile file, const std::string& path, bool allow_nonfinite = false);
 // True when the file carries a SiamMAE config in its metadata (written by save_checkpoint).
 bool is_siammae_checkpoint(const SafetensorsFile& file);
-// The model of a checkpoint, built from its config and loaded (strict), in eval mode.
-std::unique_ptr<SiamMAE> load_model(const std::string& path);
+// The model of a checkpoint, built from its config and loaded (strict: every parameter
+// present with its shape, nothing extra), in eval mode.
+std::unique_ptr<SiamMAE> load_model(const std::string& path, bool allow_nonfinite = false);
 std::unique_ptr<SiamMAE> load_model(const Checkpoint& checkpoint, const std::string& path);
 
 }  // namespace sm

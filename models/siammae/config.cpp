@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "models/siammae/masking.h"
+
 namespace sm {
 
 namespace {
@@ -72,6 +74,24 @@ void SiamMAEConfig::validate() const {
   check(encoder_depth >= 0 && decoder_depth >= 0, "config", "depths must be >= 0");
   check(mlp_ratio > 0, "config", "mlp_ratio must be positive, got ", mlp_ratio);
   check(mask_ratio >= 0 && mask_ratio < 1, "config", "mask ratio must be in [0, 1), got ", mask_ratio);
+  fields().check_values(*this);
+  check(static_cast<int64_t>(static_cast<double>(encoder_dim) * mlp_ratio) >= 1 &&
+            static_cast<int64_t>(static_cast<double>(decoder_dim) * mlp_ratio) >= 1,
+        "config", "mlp ratio ", mlp_ratio, " leaves the MLPs without a hidden unit");
+  // Zero visible patches would leave the encoder nothing to see (and divide by zero).
+  const int64_t n = num_patches();
+  if (mask_kind == MaskKind::Grid)
+    check(!grid_visible(grid(), mask_ratio).empty(), "config", "--masking grid needs --mask-ratio 0.5 or 1 - 1/s^2 ",
+          "(0.75, 0.889, 0.9375, ...), got ", mask_ratio);
+  check(n >= 2, "config", "image size ", image_size, " and patch size ", patch_size, " make ", n,
+        " patch per frame; SiamMAE needs at least 2 (one seen, one to reconstruct)");
+  const int64_t visible = visible_patches(*this);
+  check(visible >= 1, "config", "--mask-ratio ", mask_ratio, " leaves no patch of the ", n, " per frame visible (",
+        image_size, " px frames, ", patch_size, " px patches); at most ", 1.0 - 1.0 / static_cast<double>(n),
+        " leaves one");
+  // And the loss averages over the hidden ones.
+  check(visible < n, "config", "--mask-ratio ", mask_ratio, " hides none of the ", n,
+        " patches per frame: there is nothing to reconstruct");
 }
 
 const FieldTable<SiamMAEConfig>& SiamMAEConfig::fields() {
@@ -79,15 +99,16 @@ const FieldTable<SiamMAEConfig>& SiamMAEConfig::fields() {
   static const FieldTable<C> table = [] {
     FieldTable<C> t("config", "key");
     t.add("name", &C::name, "", "the preset the config started from")
-        .add("image_size", &C::image_size, "", "frames are resized to image_size x image_size")
-        .add("patch_size", &C::patch_size, "", "patches are patch_size x patch_size pixels")
-        .add("encoder_dim", &C::encoder_dim, "", "encoder width")
-        .add("encoder_depth", &C::encoder_depth, "", "encoder blocks")
-        .add("encoder_heads", &C::encoder_heads, "", "encoder attention heads")
-        .add("decoder_dim", &C::decoder_dim, "", "decoder width")
-        .add("decoder_depth", &C::decoder_depth, "", "decoder blocks")
-        .add("decoder_heads", &C::decoder_heads, "", "decoder attention heads")
-        .add("mlp_ratio", &C::mlp_ratio, "", "MLP hidden width / block width")
+        // Bounds far beyond any model that fits in memory, so sizes never overflow.
+        .add("image_size", &C::image_size, "", "frames are resized to image_size x image_size", interval(1, 8192))
+        .add("patch_size", &C::patch_size, "", "patches are patch_size x patch_size pixels", interval(1, 8192))
+        .add("encoder_dim", &C::encoder_dim, "", "encoder width", interval(1, 65536))
+        .add("encoder_depth", &C::encoder_depth, "", "encoder blocks", interval(0, 1024))
+        .add("encoder_heads", &C::encoder_heads, "", "encoder attention heads", interval(1, 65536))
+        .add("decoder_dim", &C::decoder_dim, "", "decoder width", interval(1, 65536))
+        .add("decoder_depth", &C::decoder_depth, "", "decoder blocks", interval(0, 1024))
+        .add("decoder_heads", &C::decoder_heads, "", "decoder attention heads", interval(1, 65536))
+        .add("mlp_ratio", &C::mlp_ratio, "", "MLP hidden width / block width", interval(0, 64, "(]"))
         .add("mask_ratio", &C::mask_ratio, "mask-ratio", "fraction of f2's patches hidden")
         .add("mask_kind", &C::mask_kind, "masking", "random or grid")
         .add("symmetric_masking", &C::symmetric_masking, "symmetric-masking", "mask f1 at the same ratio too (true/false)")

@@ -92,14 +92,15 @@ template <typename S> class FieldTable {
       if (f.saved) j[f.key] = f.get(settings);
     return j;
   }
-  // Sets every setting `j` names; the others keep their value. A key that names no setting
-  // (and is not in `ignored`) or a value of the wrong type throws naming it.
+  // Sets every saved setting `j` names; the others keep their value (a setting of one
+  // invocation is ignored: older files hold some). A key that names no setting (and is not in
+  // `ignored`) or a value of the wrong type throws naming it.
   void read_json(const nlohmann::json& j, S& settings, const std::vector<std::string>& ignored = {}) const {
     check(j.is_object(), op_, "expected a JSON object, got ", j.dump());
     for (const auto& [key, value] : j.items()) {
       const Field<S>* field = find_key(key);
       if (field) {
-        field->set(settings, value);
+        if (field->saved) field->set(settings, value);
       } else {
         check(std::find(ignored.begin(), ignored.end(), key) != ignored.end(), op_, "unknown ", noun_, " '", key, "'");
       }

@@ -43,25 +43,40 @@ PatchMask random_mask(int64_t batch, int64_t num_patches, double ratio, Generato
   return mask_from_shuffle(argsort(noise, 1), visible_count(num_patches, ratio), like);
 }
 
-PatchMask grid_mask(int64_t batch, int64_t grid, double ratio, const Tensor& like) {
+std::vector<int64_t> grid_visible(int64_t grid, double ratio) {
   // Which patches stay: a checkerboard, or the top-left patch of every s x s block.
   std::function<bool(int64_t, int64_t)> keeps;
   const double s = std::sqrt(1.0 / (1.0 - ratio));
   if (std::abs(ratio - 0.5) < 1e-9) {
     keeps = [](int64_t i, int64_t j) { return (i + j) % 2 == 0; };
-  } else if (std::abs(s - std::round(s)) < 1e-6) {
+  } else if (std::isfinite(s) && std::abs(s - std::round(s)) < 1e-6) {
     const int64_t step = static_cast<int64_t>(std::round(s));
     keeps = [step](int64_t i, int64_t j) { return i % step == 0 && j % step == 0; };
   } else {
-    fail("mask", "grid masking needs ratio 0.5 or 1 - 1/s^2 (0.75, 0.889, 0.9375, ...), got ", ratio);
+    return {};
   }
-  std::vector<int64_t> kept, masked;
+  std::vector<int64_t> kept;
   for (int64_t i = 0; i < grid; ++i)
-    for (int64_t j = 0; j < grid; ++j) (keeps(i, j) ? kept : masked).push_back(i * grid + j);
-  const int64_t n_keep = static_cast<int64_t>(kept.size());
-  kept.insert(kept.end(), masked.begin(), masked.end());
-  Tensor order = from_vector(kept, {1, grid * grid}, {.dtype = DType::I64});
-  return mask_from_shuffle(order.expand({batch, grid * grid}).contiguous(), n_keep, like);
+    for (int64_t j = 0; j < grid; ++j)
+      if (keeps(i, j)) kept.push_back(i * grid + j);
+  return kept;
+}
+
+PatchMask grid_mask(int64_t batch, int64_t grid, double ratio, const Tensor& like) {
+  std::vector<int64_t> order = grid_visible(grid, ratio);  // the kept patches, then the masked ones
+  check(!order.empty(), "mask", "grid masking needs ratio 0.5 or 1 - 1/s^2 (0.75, 0.889, 0.9375, ...), got ", ratio);
+  const int64_t n_keep = static_cast<int64_t>(order.size());
+  std::vector<bool> kept(grid * grid, false);
+  for (int64_t p : order) kept[p] = true;
+  for (int64_t p = 0; p < grid * grid; ++p)
+    if (!kept[p]) order.push_back(p);
+  Tensor ids = from_vector(order, {1, grid * grid}, {.dtype = DType::I64});
+  return mask_from_shuffle(ids.expand({batch, grid * grid}).contiguous(), n_keep, like);
+}
+
+int64_t visible_patches(const SiamMAEConfig& config) {
+  if (config.mask_kind == MaskKind::Grid) return static_cast<int64_t>(grid_visible(config.grid(), config.mask_ratio).size());
+  return visible_count(config.num_patches(), config.mask_ratio);
 }
 
 PatchMask sample_mask(const SiamMAEConfig& config, double ratio, int64_t batch, Generator& gen, const Tensor& like) {

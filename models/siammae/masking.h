@@ -35,6 +35,12 @@ PatchMask random_mask(int64_t batch, int64_t num_patches, double ratio, Generato
 // The same regular pattern for every image of a grid x grid patch grid: ratio 0.5 keeps a
 // checkerboard; ratio 1 - 1/s^2 (0.75, 0.889, 0.9375, ...) keeps one patch per s x s block.
 PatchMask grid_mask(int64_t batch, int64_t grid, double ratio, const Tensor& like);
+// The patches grid masking keeps at `ratio`, in raster order; empty when the ratio has no
+// grid pattern (see grid_mask).
+std::vector<int64_t> grid_visible(int64_t grid, double ratio);
+
+// Patches of each frame the config's masking leaves visible (0 makes no model: validate()).
+int64_t visible_patches(const SiamMAEConfig& config);
 
 // The mask the config asks for (random or grid) at `ratio`.
 PatchMask sample_mask(const SiamMAEConfig& config, double ratio, int64_t batch, Generator& gen, const Tensor& like);

@@ -6,23 +6,20 @@
 #include <csignal>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <numeric>
 #include <sstream>
 
 #include "autograd/autocast.h"
 #include "data/loader.h"
 #include "eval/progress.h"
 #include "models/siammae/checkpoint.h"
+#include "models/siammae/run_folder.h"
 #include "models/siammae/visualize.h"
 #include "nn/optim/optimizer.h"
 #include "tensor/backend.h"
 
 namespace sm {
 
-namespace fs = std::filesystem;
 
 // ---------------- options ----------------
 
@@ -36,7 +33,7 @@ const FieldTable<TrainOptions>& TrainOptions::fields() {
         .add("out_dir", &O::out_dir, "out", "the run directory (config.json, log.csv, loss.png, recon_*.png, checkpoint)")
         .add("steps", &O::steps, "steps", "training steps (batches); or give --epochs", kNonNegative)
         .add("epochs", &O::epochs, "epochs", "passes over the videos, `repeats` pairs per video each", kNonNegative)
-        .add("batch", &O::batch, "batch", "frame pairs per step", kPositive)
+        .add("batch", &O::batch, "batch", "frame pairs per step", interval(1, 65536))
         .add("blr", &O::blr, "blr", "base learning rate; lr = blr * batch / 256", kPositive)
         .add("warmup", &O::warmup, "warmup", "linear warmup: steps, or a percentage of the steps like 5%")
         .add("min_lr", &O::min_lr, "min-lr", "learning rate at the end of the cosine", kNonNegative)
@@ -53,8 +50,8 @@ const FieldTable<TrainOptions>& TrainOptions::fields() {
         .add("hflip", &O::hflip, "hflip", "probability of a horizontal flip (same for both frames)", kProbability)
         .add("color_jitter", &O::color_jitter, "color-jitter", "brightness/contrast/saturation jitter strength; 0 = off",
              kNonNegative)
-        .add("workers", &O::workers, "workers", "loader threads decoding ahead of training", kNonNegative)
-        .add("threads", &O::threads, "threads", "CPU threads for the math; 0 = one per core", kNonNegative)
+        .add("workers", &O::workers, "workers", "loader threads decoding ahead of training", interval(0, 1024))
+        .add("threads", &O::threads, "threads", "CPU threads for the math; 0 = one per core", interval(0, 1024))
         .add("seed", &O::seed, "seed", "seed of every random draw (init, pairs, crops, masks)")
         .add("device", &O::device, "device", "cpu or cuda", one_of({"cpu", "cuda"}))
         .add("precision", &O::precision, "precision",
@@ -65,9 +62,15 @@ const FieldTable<TrainOptions>& TrainOptions::fields() {
              kPositive)
         .add("log_every", &O::log_every, "log-every", "steps between log lines when the output is not a terminal",
              kPositive)
+        .add("skip_nonfinite", &O::skip_nonfinite, "skip-nonfinite",
+             "batches whose loss or gradients are NaN/inf that may be skipped over the run; 0 = stop at the first",
+             kNonNegative)
         .add("stop_after", &O::stop_after, "stop-after",
-             "stop after this many steps of this run (checkpoint saved); 0 = no limit", kNonNegative)
-        .add("resume", &O::resume, "", "continue from out_dir/checkpoint.safetensors");
+             "stop after this many steps of this run (checkpoint saved; not kept for later resumes); 0 = no limit",
+             kNonNegative)
+        .not_saved()
+        .add("resume", &O::resume, "", "continue from out_dir/checkpoint.safetensors")
+        .not_saved();
     return t;
   }();
   return table;
@@ -105,7 +108,7 @@ int64_t TrainOptions::warmup_steps(int64_t total_steps) const {
   } catch (const std::exception&) {
     used = 0;
   }
-  check(!number.empty() && used == number.size() && value >= 0 && (!percent || value <= 100), "train",
+  check(!number.empty() && used == number.size() && value >= 0 && value <= (percent ? 100 : 1e15), "train",
         "--warmup must be a number of steps or a percentage like 5%, got '", warmup, "'");
   return percent ? static_cast<int64_t>(std::llround(value / 100.0 * static_cast<double>(total_steps)))
                  : static_cast<int64_t>(value);
@@ -115,95 +118,38 @@ namespace {
 
 // Streams of the per-step random draws (see derive_seed).
 constexpr uint64_t kInitStream = 101, kMaskStream = 102, kPictureStream = 103;
-constexpr int64_t kSmoothing = 20;  // steps in the running mean shown as "loss"
+constexpr size_t kSmoothing = TrainLog::kSmoothing;
 
-// The files of a run directory.
-struct RunFiles {
-  fs::path folder;
-  std::string checkpoint() const { return (folder / "checkpoint.safetensors").string(); }
-  std::string config() const { return (folder / "config.json").string(); }
-  std::string log() const { return (folder / "log.csv").string(); }
-  std::string loss_plot() const { return (folder / "loss.png").string(); }
-  std::string picture(int64_t step) const { return (folder / ("recon_" + std::to_string(step) + ".png")).string(); }
-};
+// ---------------- stopping on SIGINT and SIGTERM ----------------
 
-// Ctrl-C asks the loop to stop after the current step and save a checkpoint.
-std::atomic<bool> g_stop_requested{false};
-void request_stop(int) { g_stop_requested = true; }
+// The signal that asked the run to stop, or 0. Set by the handler, read by the loop.
+std::atomic<int> g_stop_signal{0};
+void request_stop(int signal) { g_stop_signal = signal; }
 
-struct StopHandler {
-  void (*previous)(int);
-  StopHandler() : previous(std::signal(SIGINT, request_stop)) { g_stop_requested = false; }
-  ~StopHandler() { std::signal(SIGINT, previous); }
-};
-
-// The log: one CSV row per step, kept in memory too for the loss curve.
-class TrainLog {
+// Installs the handler for the life of a run. SA_RESETHAND puts the default action back
+// after the first signal, so a second one ends the process at once.
+class StopOnSignals {
  public:
-  static constexpr const char* kHeader = "step,epoch,loss,lr,pairs_per_s,data_wait,elapsed_s";
-
-  // A fresh log, or (resuming from a checkpoint after `done` steps) the rows of those steps;
-  // later rows are from steps whose checkpoint was never written, and are dropped.
-  TrainLog(const std::string& path, int64_t done) {
-    std::vector<std::string> kept;
-    if (done > 0) {
-      std::ifstream in(path);
-      std::string line;
-      std::getline(in, line);
-      while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        std::string step, epoch, loss;
-        if (!std::getline(fields, step, ',') || !std::getline(fields, epoch, ',') || !std::getline(fields, loss, ','))
-          continue;
-        if (std::stoll(step) > done) break;
-        kept.push_back(line);
-        steps_.push_back(static_cast<double>(std::stoll(step)));
-        losses_.push_back(std::stod(loss));
-      }
-    }
-    out_.open(path, std::ios::trunc);
-    check(out_.good(), "train", "cannot write ", path);
-    out_ << kHeader << "\n";
-    for (const std::string& line : kept) out_ << line << "\n";
+  StopOnSignals() {
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = request_stop;
+    action.sa_flags = SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &previous_int_);
+    sigaction(SIGTERM, &action, &previous_term_);
   }
-
-  void add(int64_t step, double epoch, double loss, double lr, double pairs_per_s, double data_wait, double elapsed) {
-    char row[256];
-    std::snprintf(row, sizeof(row), "%ld,%.4f,%.9g,%.6g,%.2f,%.4f,%.2f", static_cast<long>(step), epoch, loss, lr,
-                  pairs_per_s, data_wait, elapsed);
-    out_ << row << "\n";
-    steps_.push_back(static_cast<double>(step));
-    losses_.push_back(loss);
+  ~StopOnSignals() {
+    sigaction(SIGINT, &previous_int_, nullptr);
+    sigaction(SIGTERM, &previous_term_, nullptr);
   }
-  void flush() { out_.flush(); }
-
-  // Mean of the last `window` losses (all of them when fewer).
-  double recent_loss(size_t window = kSmoothing) const {
-    const size_t n = std::min(window, losses_.size());
-    return n == 0 ? 0 : std::accumulate(losses_.end() - n, losses_.end(), 0.0) / static_cast<double>(n);
-  }
-  double first_loss(size_t window) const {
-    const size_t n = std::min(window, losses_.size());
-    return n == 0 ? 0 : std::accumulate(losses_.begin(), losses_.begin() + n, 0.0) / static_cast<double>(n);
-  }
-
-  // loss.png: every step's loss, and its running mean.
-  void plot(const std::string& png) const {
-    std::vector<double> smooth(losses_.size());
-    double sum = 0;
-    for (size_t i = 0; i < losses_.size(); ++i) {
-      sum += losses_[i] - (i >= kSmoothing ? losses_[i - kSmoothing] : 0.0);
-      smooth[i] = sum / static_cast<double>(std::min<size_t>(i + 1, kSmoothing));
-    }
-    write_png(png, plot_curves({{steps_, losses_, {170, 190, 230}, "loss per step"},
-                                {steps_, smooth, {20, 60, 160}, "mean of 20 steps"}},
-                               "siammae training loss", "step"));
-  }
+  static int signal() { return g_stop_signal; }
 
  private:
-  std::ofstream out_;
-  std::vector<double> steps_, losses_;
+  struct sigaction previous_int_ {}, previous_term_ {};
 };
+
+std::string signal_name(int signal) { return signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT (Ctrl-C)" : "a signal"; }
 
 // Wall time and loader waits of the steps: the speed, data-wait share and time left shown in
 // the progress line (over the last kSmoothing steps) and in the summary (over the whole run).
@@ -253,27 +199,25 @@ class StepTimer {
 // ---------------- the steps of a run ----------------
 
 // Where the run starts: step 0, or the checkpoint of the run being resumed (model, optimizer
-// state, step). A fresh run must not overwrite a checkpoint.
-Checkpoint starting_point(const TrainOptions& options, const RunFiles& files) {
-  Checkpoint resumed;
-  const std::string path = files.checkpoint();
-  if (options.resume) {
-    check(fs::exists(path), "train", "--resume: ", path, " does not exist");
-    resumed = read_checkpoint(path);
-    check(resumed.config.to_json() == options.model.to_json(), "train", "--resume: the model in ", path, " (",
-          resumed.config.to_json().dump(), ") differs from the one asked for (", options.model.to_json().dump(), ")");
-  } else {
-    check(!fs::exists(path), "train", path,
-          " already exists: pass --resume to continue that run, or choose another --out");
-  }
+// state, step, skipped batches), which must hold the model asked for.
+Checkpoint starting_point(const TrainOptions& options, const RunFolder& run) {
+  if (!options.resume) return {};
+  Checkpoint resumed = read_checkpoint(run.checkpoint());
+  check(resumed.config.to_json() == options.model.to_json(), "train", "--resume: the model in ", run.checkpoint(),
+        " (", resumed.config.to_json().dump(), ") differs from the one asked for (", options.model.to_json().dump(),
+        ")");
   return resumed;
 }
 
-// The videos, and a loader of augmented pair batches that starts at batch `first_batch`.
-std::unique_ptr<PairLoader> open_loader(const TrainOptions& options, int64_t first_batch) {
+// The videos (a missing or empty data folder fails here, before any run folder is made).
+VideoDataset open_videos(const TrainOptions& options) {
   VideoDatasetOptions dataset_options;
   dataset_options.min_frames = options.gap_min + 1;
-  VideoDataset dataset = VideoDataset::open(options.data, dataset_options);
+  return VideoDataset::open(options.data, dataset_options);
+}
+
+// A loader of augmented pair batches that starts at batch `first_batch`.
+std::unique_ptr<PairLoader> open_loader(const TrainOptions& options, VideoDataset videos, int64_t first_batch) {
   PairLoaderOptions o;
   o.image_size = options.model.image_size;
   o.crop_scale = {options.crop_scale_min, 1.0};
@@ -285,12 +229,16 @@ std::unique_ptr<PairLoader> open_loader(const TrainOptions& options, int64_t fir
   o.gap_min = options.gap_min;
   o.gap_max = options.gap_max;
   o.repeats = options.repeats;
-  return std::make_unique<PairLoader>(std::move(dataset), o, first_batch);
+  return std::make_unique<PairLoader>(std::move(videos), o, first_batch);
 }
 
 // The steps of the whole run: --steps, or --epochs rounded up to whole batches.
 int64_t total_steps(const TrainOptions& options, int64_t pairs_per_epoch) {
-  return options.steps > 0 ? options.steps : (options.epochs * pairs_per_epoch + options.batch - 1) / options.batch;
+  if (options.steps > 0) return options.steps;
+  int64_t pairs = 0;
+  check(!__builtin_mul_overflow(options.epochs, pairs_per_epoch, &pairs) && pairs <= INT64_MAX - options.batch, "train",
+        "--epochs ", options.epochs, " of ", pairs_per_epoch, " pairs is more steps than can be counted");
+  return (pairs + options.batch - 1) / options.batch;
 }
 
 // The model and its optimizer: freshly initialized, or as the checkpoint left them.
@@ -314,11 +262,10 @@ Learner make_learner(const TrainOptions& options, const Checkpoint& resumed, Dev
   return l;
 }
 
-// config.json: every setting of this run.
-void write_config(const TrainOptions& options, const RunFiles& files) {
-  std::ofstream config(files.config());
-  config << options.to_json().dump(2) << "\n";
-  check(config.good(), "train", "cannot write ", files.config());
+// config.json: every setting of this run that later resumes keep.
+void write_config(const TrainOptions& options, const RunFolder& run) {
+  const std::string text = options.to_json().dump(2) + "\n";
+  write_file_atomically(run.config(), text.data(), text.size(), "train", Durability::kSynced);
 }
 
 // A fixed batch of pairs and masks, reconstructed at every picture step so pictures compare.
@@ -339,30 +286,79 @@ PictureBatch picture_batch(const TrainOptions& options, const PairLoader& loader
   return pictures;
 }
 
-// One optimization step on a batch at learning rate `lr`; returns the loss.
-double optimize(Learner& learner, const PairBatch& batch, int64_t step, double lr, const TrainOptions& options,
-                Device device) {
+// What became of one step.
+struct StepResult {
+  enum Outcome { kApplied, kNonFinite, kAbandoned } outcome = kApplied;
+  double loss = 0;
+  double grad_norm = 0;  // before clipping
+};
+
+// One optimization step on a batch at learning rate `lr`. The update is applied only when the
+// loss and the gradients are finite, and no stop signal came during the forward and backward
+// passes (that step is abandoned, to be done again after a resume).
+StepResult optimize(Learner& learner, const PairBatch& batch, int64_t step, double lr, const TrainOptions& options,
+                    Device device) {
   learner.optimizer->set_lr(lr);
   Generator mask_gen(derive_seed(options.seed, kMaskStream, static_cast<uint64_t>(step)));
-  SiamMAEOutput result;
+  SiamMAEOutput out;
   {
     AutocastGuard autocast(options.precision == "bf16");  // the backward keeps the products' precision
-    result = learner.model->forward(batch.f1.to(device), batch.f2.to(device),
-                                    learner.model->sample_masks(options.batch, mask_gen));
+    out = learner.model->forward(batch.f1.to(device), batch.f2.to(device),
+                                 learner.model->sample_masks(options.batch, mask_gen));
   }
   learner.optimizer->zero_grad();
-  result.loss.backward();
-  if (options.clip_grad > 0) clip_grad_norm(learner.model->parameters(), options.clip_grad);
-  learner.optimizer->step();
-  const double loss = result.loss.item();
-  check(std::isfinite(loss), "train", "the loss became ", loss, " at step ", step,
-        "; lower --blr or set --clip-grad (the last checkpoint is kept)");
-  return loss;
+  out.loss.backward();
+  StepResult result;
+  result.loss = out.loss.item();
+  // The global gradient norm, clipped when asked (an infinite limit only measures it).
+  result.grad_norm = clip_grad_norm(learner.model->parameters(), options.clip_grad > 0 ? options.clip_grad : INFINITY);
+  if (!std::isfinite(result.loss) || !std::isfinite(result.grad_norm)) {
+    result.outcome = StepResult::kNonFinite;
+  } else if (StopOnSignals::signal() != 0) {
+    result.outcome = StepResult::kAbandoned;
+  } else {
+    learner.optimizer->step();
+  }
+  return result;
+}
+
+// What a non-finite step was: "the loss is nan" or "the gradients are not finite (norm inf, ...)".
+std::string nonfinite_what(const StepResult& r) {
+  auto text = [](double v) {  // "nan" rather than printf's "-nan"
+    std::ostringstream out;
+    if (std::isnan(v)) out << "nan"; else out << v;
+    return out.str();
+  };
+  return std::isfinite(r.loss) ? "the gradients are not finite (norm " + text(r.grad_norm) + ", loss " + text(r.loss) + ")"
+                               : "the loss is " + text(r.loss);
+}
+
+// A step whose loss or gradients are not finite was not applied: one more skipped batch
+// (announced after `line_break`) while --skip-nonfinite allows, else an error naming the step.
+void skip_or_stop(const StepResult& result, int64_t step, int64_t saved_step, const TrainOptions& options,
+                  int64_t& skipped, StatusLine& status) {
+  check(skipped < options.skip_nonfinite, "train", "step ", step, ": ", nonfinite_what(result),
+        "; the update was not applied and the last checkpoint is kept as it was (",
+        saved_step >= 0 ? "step " + std::to_string(saved_step) : std::string("none yet"),
+        "). Lower --blr, set --clip-grad, or let --skip-nonfinite N skip such batches");
+  ++skipped;
+  status.print("step " + std::to_string(step) + ": " + nonfinite_what(result) + "; batch skipped (" +
+               std::to_string(skipped) + " of at most " + std::to_string(options.skip_nonfinite) + ")");
+}
+
+// The summary's mean losses (first and last fifth of the run, up to kSmoothing steps) and speed.
+void add_speed_and_losses(TrainSummary& summary, const TrainLog& log, const StepTimer& timer, int64_t batch) {
+  const size_t window = std::clamp<size_t>(static_cast<size_t>(summary.last_step) / 5, 1, kSmoothing);
+  summary.first_loss = log.first_loss(window);
+  summary.last_loss = log.recent_loss(window);
+  const double time = timer.total_time();
+  summary.pairs_per_second = time > 0 ? static_cast<double>(batch * (summary.last_step - summary.first_step)) / time : 0;
+  summary.data_wait_share = time > 0 ? timer.total_wait_share() : 0;
 }
 
 // The line shown after a step: on a terminal it rewrites itself, elsewhere it is one line.
-void print_progress(StatusLine& status, int64_t step, int64_t total, double epoch, double loss,
-                    double lr, const StepTimer& timer, int64_t batch) {
+void print_progress(StatusLine& status, int64_t step, int64_t total, double epoch, double loss, double lr,
+                    const StepTimer& timer, int64_t batch) {
   char line[256];
   std::snprintf(line, sizeof(line), "step %ld/%ld  epoch %.2f  loss %.4f  lr %.2e  %.1f pairs/s  data %2.0f%%  ETA %s",
                 static_cast<long>(step), static_cast<long>(total), epoch, loss, lr, timer.pairs_per_second(batch),
@@ -370,14 +366,16 @@ void print_progress(StatusLine& status, int64_t step, int64_t total, double epoc
   status.show(line);
 }
 
-// The checkpoint after `steps_done` steps, the log and its curve, and the picture of the step.
-void save_run(const RunFiles& files, Learner& learner, TrainLog& log, const PictureBatch& pictures,
-              const TrainOptions& options, int64_t steps_done, double elapsed_seconds) {
-  save_checkpoint(files.checkpoint(), *learner.model, learner.optimizer.get(), options.to_json(), steps_done,
-                  log.recent_loss(), elapsed_seconds);
-  log.flush();
-  log.plot(files.loss_plot());
-  write_png(files.picture(steps_done), reconstruction_grid(*learner.model, pictures.f1, pictures.f2, pictures.masks));
+// The checkpoint after `steps_done` steps (the log synced first, so it never lags behind the
+// checkpoint), the loss curve and the picture of the step; every file synced to the disk.
+void save_run(const RunFolder& run, Learner& learner, TrainLog& log, const PictureBatch& pictures,
+              const TrainOptions& options, int64_t steps_done, double elapsed_seconds, int64_t skipped) {
+  log.sync();
+  save_checkpoint(run.checkpoint(), *learner.model, learner.optimizer.get(), options.to_json(), steps_done,
+                  log.recent_loss(), elapsed_seconds, skipped, Durability::kSynced);
+  log.plot(run.loss_plot());
+  write_png(run.picture(steps_done), reconstruction_grid(*learner.model, pictures.f1, pictures.f2, pictures.masks),
+            Durability::kSynced);
 }
 
 }  // namespace
@@ -388,20 +386,21 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
   const Device device = options.device == "cuda" ? Device::CUDA : Device::CPU;
   set_allow_tf32(options.precision == "tf32");
   reset_peak_memory(device);
-  const RunFiles files{options.out_dir};
-  fs::create_directories(files.folder);
+  StopOnSignals stop_on_signals;  // from here on, Ctrl-C and SIGTERM end the run with a checkpoint
 
-  // Set up: where to start, the data, the model, the files.
-  const Checkpoint resumed = starting_point(options, files);
+  // Set up: the data, the run folder (locked), where to start, the model, the log.
+  VideoDataset videos = open_videos(options);
+  const RunFolder run(options.out_dir, options.resume);
+  const Checkpoint resumed = starting_point(options, run);
   const int64_t start = resumed.step;
-  std::unique_ptr<PairLoader> loader = open_loader(options, start);
+  std::unique_ptr<PairLoader> loader = open_loader(options, std::move(videos), start);
   const int64_t per_epoch = loader->pairs_per_epoch(), total = total_steps(options, per_epoch);
   check(start < total, "train", "the run is already at step ", start, " of ", total,
         "; pass a larger --steps or --epochs to go on");
   const int64_t warmup = options.warmup_steps(total);
   Learner learner = make_learner(options, resumed, device);
-  write_config(options, files);
-  TrainLog log(files.log(), start);
+  write_config(options, run);
+  TrainLog log(run.log(), start);
   const PictureBatch pictures = picture_batch(options, *loader, *learner.model, device);
 
   out << "training " << options.model.name << " (" << learner.model->parameter_count() << " parameters) on "
@@ -409,45 +408,54 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
       << start << " -> " << total << ", lr " << options.lr() << " (blr " << options.blr << "), warmup " << warmup
       << " steps, " << cpu_threads() << " threads, " << options.workers << " loader workers\n";
   StatusLine status(&out, is_terminal(out));
-  StopHandler stop_handler;
   StepTimer timer(*loader);
 
   // Train: a step, its log row, the progress line, and at picture steps a checkpoint.
-  TrainSummary summary{start, start, total, 0, 0, 0, 0, false};
-  int64_t step = start;
-  while (step < total) {
+  TrainSummary summary;
+  summary.first_step = summary.last_step = start;
+  summary.total_steps = total;
+  summary.skipped_batches = resumed.skipped_batches;
+  int64_t step = start, saved_step = options.resume ? start : -1;
+  auto save = [&] {
+    save_run(run, learner, log, pictures, options, step, resumed.elapsed_seconds + timer.seconds(),
+             summary.skipped_batches);
+    saved_step = step;
+  };
+  while (step < total && StopOnSignals::signal() == 0) {
     timer.begin_step();
     const PairBatch batch = loader->next();
     const double lr = warmup_cosine_lr(step, warmup, total, options.lr(), options.min_lr);
-    const double loss = optimize(learner, batch, step, lr, options, device);
+    const StepResult result = optimize(learner, batch, step, lr, options, device);
+    if (result.outcome == StepResult::kAbandoned) break;
     timer.end_step();
     const double epoch = static_cast<double>((step + 1) * options.batch) / static_cast<double>(per_epoch);
     ++step;
-    log.add(step, epoch, loss, lr, timer.pairs_per_second(options.batch), timer.wait_share(),
+    log.add(step, epoch, result.loss, lr, timer.pairs_per_second(options.batch), timer.wait_share(),
             resumed.elapsed_seconds + timer.seconds());
+    if (result.outcome == StepResult::kNonFinite)
+      skip_or_stop(result, step, saved_step, options, summary.skipped_batches, status);
 
     const bool picture_step = step % options.eval_every == 0;
-    const bool stopping = g_stop_requested || (options.stop_after > 0 && step - start >= options.stop_after);
+    const bool stopping = StopOnSignals::signal() != 0 || (options.stop_after > 0 && step - start >= options.stop_after);
     if (status.terminal() || step % options.log_every == 0 || step == total || picture_step || stopping)
       print_progress(status, step, total, epoch, log.recent_loss(), lr, timer, options.batch);
     if (picture_step || step == total || stopping) {
-      save_run(files, learner, log, pictures, options, step, resumed.elapsed_seconds + timer.seconds());
+      save();
       status.end_line();
     }
-    if (stopping) {
-      summary.interrupted = step < total;
-      out << "stopped at step " << step << " of " << total << "; " << files.checkpoint()
-          << " holds it: continue with --resume\n";
-      break;
-    }
+    if (stopping) break;
   }
 
+  summary.stop_signal = StopOnSignals::signal();
+  if (summary.stop_signal != 0 && saved_step != step) save();  // stopped before or inside a step
+  if (step < total) {
+    summary.interrupted = true;
+    status.end_line();
+    out << "stopped" << (summary.stop_signal ? " by " + signal_name(summary.stop_signal) : std::string()) << " at step "
+        << step << " of " << total << "; " << run.checkpoint() << " holds it: continue with --resume\n";
+  }
   summary.last_step = step;
-  const size_t window_steps = std::clamp<size_t>(static_cast<size_t>(step) / 5, 1, kSmoothing);
-  summary.first_loss = log.first_loss(window_steps);
-  summary.last_loss = log.recent_loss(window_steps);
-  summary.pairs_per_second = static_cast<double>(options.batch * (step - start)) / timer.total_time();
-  summary.data_wait_share = timer.total_wait_share();
+  add_speed_and_losses(summary, log, timer, options.batch);
   const MemoryStats memory = memory_stats(device);
   summary.peak_tensor_bytes = memory.peak_allocated;
   summary.peak_reserved_bytes = memory.peak_reserved;

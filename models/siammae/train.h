@@ -3,12 +3,13 @@
 // Every random choice of step k (which frames, crop, flip, which patches are masked) is drawn
 // from generators seeded by (seed, k), so a run stopped at step k and resumed from its
 // checkpoint continues exactly as if it had never stopped (on the CPU, with the same thread
-// count). A run directory holds:
-//   config.json                 every setting (these options, the model config)
+// count). A run directory holds (and run_folder.h says how each is kept whole):
+//   config.json                 every setting a resume keeps (these options, the model config)
 //   log.csv                     step, epoch, loss, lr, pairs/s, data-wait share, seconds
 //   loss.png                    the loss curve (raw and smoothed)
 //   recon_<step>.png            rows: f1, masked f2, reconstruction, f2 (every eval_every steps)
 //   checkpoint.safetensors      model + optimizer + step (see checkpoint.h)
+//   .lock                       held by the trainer running in it
 #pragma once
 
 #include <functional>
@@ -44,6 +45,7 @@ struct TrainOptions {
   std::string precision = "fp32";
   int64_t eval_every = 100;
   int64_t log_every = 10;
+  int64_t skip_nonfinite = 0;
   int64_t stop_after = 0;
   bool resume = false;
 
@@ -66,15 +68,27 @@ struct TrainSummary {
   double first_loss = 0, last_loss = 0;  // mean loss of the first and of the last steps (up to 20)
   double pairs_per_second = 0;
   double data_wait_share = 0;  // fraction of the wall time spent waiting for the loader
-  bool interrupted = false;    // stopped by Ctrl-C or stop_after before total_steps
+  bool interrupted = false;    // stopped by a signal or stop_after before total_steps
+  int stop_signal = 0;         // SIGINT or SIGTERM when one stopped the run, else 0
+  int64_t skipped_batches = 0;  // over the whole run (see skip_nonfinite)
   // The device's caching allocator over the run: the most bytes tensors held at once, and the
   // most taken from the system (tensor/allocator.h).
   std::size_t peak_tensor_bytes = 0, peak_reserved_bytes = 0;
 };
 
-// Runs (or resumes) training and writes the run directory. Progress goes to `out`: one
-// updating line on a terminal, else a line every log_every steps. Throws "[train] ..." on a
-// bad option, missing data or an unusable run directory.
+// Runs (or resumes) training and writes the run directory (see run_folder.h). Progress goes
+// to `out`: one updating line on a terminal, else a line every log_every steps.
+//
+// SIGINT (Ctrl-C) and SIGTERM stop the run: the step under way is finished when its update
+// was already applied, else abandoned; a checkpoint is saved and train() returns with
+// stop_signal set (a second signal ends the process at once; every file stays whole).
+//
+// A step whose loss or gradients are not finite is never applied: training stops with an
+// error naming the step, and the last checkpoint stays as it was, unless skip_nonfinite
+// allows skipping that many such batches over the run.
+//
+// Throws "[train] ..." on a bad option, missing data, a run folder in use or not a run, or a
+// non-finite step.
 TrainSummary train(const TrainOptions& options, std::ostream& out);
 
 }  // namespace sm

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "data/image.h"
 #include "tensor/error.h"
 
 namespace sm::cli {
@@ -43,6 +44,9 @@ Flags::Flag& Flags::find(const std::string& name) {
 }
 
 bool Flags::parse(int argc, char** argv, int first) {
+  // Declared last, so the help lists it after the command's own flags.
+  add(kMaxPixels, std::to_string(max_image_pixels()),
+      "refuse image files that declare more pixels than this (a small file can claim gigapixels)");
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -80,6 +84,11 @@ bool Flags::parse(int argc, char** argv, int first) {
   }
   for (const Flag& f : flags_)
     check(!f.is_required || f.given, command_, "--", f.name, " is required (see siammae ", command_, " --help)");
+  if (given(kMaxPixels)) {
+    const int64_t pixels = integer(kMaxPixels);
+    check(pixels > 0, command_, "--", kMaxPixels, " must be positive, got ", pixels);
+    set_max_image_pixels(pixels);
+  }
   return true;
 }
 

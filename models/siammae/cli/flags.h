@@ -14,6 +14,8 @@ namespace sm::cli {
 
 class Flags {
  public:
+  // Every command also takes --max-pixels (see max_image_pixels in data/image.h).
+  static constexpr const char* kMaxPixels = "max-pixels";
   Flags(std::string command, std::string summary);
 
   // Declares a flag that takes a value; `fallback` is its default ("" = none).
@@ -26,7 +28,7 @@ class Flags {
   // Declares a switch: false unless given.
   Flags& add_switch(const std::string& name, const std::string& help);
 
-  // Reads argv[first..]; returns false when --help was asked for (the help is printed).
+  // Reads argv[first..] (once); returns false when --help was asked for (the help is printed).
   // Throws "[command] ..." for an unknown flag, a missing value or a missing required flag.
   bool parse(int argc, char** argv, int first);
 

@@ -41,7 +41,10 @@ PairInput read_pair(const Flags& flags) {
   const Device device = flags.device("device");
   in.model = load_model(flags.text("checkpoint"));
   in.model->to(device);
-  if (flags.given("mask-ratio")) in.model->model_config.mask_ratio = flags.number("mask-ratio");
+  if (flags.given("mask-ratio")) {
+    in.model->model_config.mask_ratio = flags.number("mask-ratio");
+    in.model->model_config.validate();  // e.g. a ratio that leaves no patch visible
+  }
   const std::vector<std::string> frames = flags.list("frames");
   const int64_t size = in.model->model_config.image_size;
   in.f1 = model_input(frames[0], size).to(device);
@@ -63,11 +66,15 @@ std::string with_commas(int64_t n) {
 }  // namespace
 
 int info(int argc, char** argv) {
-  Flags flags("info", "Prints what a checkpoint holds: the model, its size, and how far it was trained.");
-  flags.add_required("checkpoint", "a checkpoint written by siammae train");
+  Flags flags("info",
+              "Prints what a checkpoint holds: the model, its size, and how far it was trained. Fails (exit 1) when\n"
+              "the checkpoint would not load: a corrupt file, a missing or mis-shaped parameter, NaN or infinite values.");
+  flags.add_required("checkpoint", "a checkpoint written by siammae train")
+      .add_switch("allow-nonfinite", "describe a checkpoint even when it holds NaN or infinite values");
   if (!flags.parse(argc, argv, 2)) return 0;
   const std::string path = flags.text("checkpoint");
-  const Checkpoint c = read_checkpoint(path);
+  const Checkpoint c = read_checkpoint(path, flags.on("allow-nonfinite"));
+  load_model(c, path);  // the checks a user of the checkpoint will meet: every parameter there, with its shape
   const SiamMAEConfig& m = c.config;
   int64_t total = 0, decoder = 0;
   for (const auto& [name, tensor] : c.model) {

@@ -42,7 +42,8 @@ int train(int argc, char** argv) {
               "Pretrains SiamMAE on folders of video frames: pairs of frames 4-48 apart, the past frame whole and\n"
               "95 % of the future frame's patches hidden, the future frame reconstructed. Defaults follow the paper\n"
               "(AdamW 0.9/0.95, weight decay 0.05, blr 1.5e-4, warmup then cosine, crop 0.5-1, flip, no colour jitter,\n"
-              "repeated sampling 2). Ctrl-C stops after the current step and saves a checkpoint.");
+              "repeated sampling 2). Ctrl-C or SIGTERM stops after the current step, saves a checkpoint and exits with\n"
+              "130 or 143; a second one stops at once (every file stays whole).");
   const TrainOptions defaults;
   flags.add("config", "tiny", "model preset (tiny|small|vits16|vits8|micro) or a config .json file");
   add_flags<TrainOptions>(flags, TrainOptions::fields(), [&](const Field<TrainOptions>& f) { return f.text(defaults); });
@@ -69,7 +70,10 @@ int train(int argc, char** argv) {
               static_cast<long>(summary.last_step), summary.pairs_per_second, 100 * summary.data_wait_share,
               static_cast<double>(summary.peak_tensor_bytes) / 1e6, static_cast<double>(summary.peak_reserved_bytes) / 1e6,
               options.device.c_str());
-  return 0;
+  if (summary.skipped_batches > 0)
+    std::printf("%ld batches with a non-finite loss or gradients were skipped\n", static_cast<long>(summary.skipped_batches));
+  // Stopped by a signal: the exit code a shell expects of a process it ended (130 for Ctrl-C, 143 for SIGTERM).
+  return summary.stop_signal != 0 ? 128 + summary.stop_signal : 0;
 }
 
 }  // namespace sm::cli
