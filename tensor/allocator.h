@@ -51,6 +51,8 @@ class CachingAllocator {
   CachingAllocator(MemorySource& source, CachePolicy policy, const char* device_name);
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
+  // Gives the cached blocks back (blocks still handed out stay their owners' to free).
+  ~CachingAllocator() { release_cached(); }
 
   // A block of at least nbytes (nbytes may be 0). Throws "[alloc] out of memory ..." when the
   // system has none left even after the cached blocks were given back.
