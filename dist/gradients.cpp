@@ -45,19 +45,20 @@ std::vector<double> GradientAverager::average(const std::vector<double>& scalars
   return {means.begin(), means.end()};
 }
 
-uint64_t fingerprint(const std::vector<Tensor>& tensors) {
-  // FNV-1a over 64-bit words, each word mixed first (splitmix64's finalizer) so that every
-  // bit of the input moves many bits of the result.
-  uint64_t hash = 0xcbf29ce484222325ull;
-  auto add = [&](uint64_t word) {
+namespace {
+
+// FNV-1a over 64-bit words, each word mixed first (splitmix64's finalizer) so that every bit
+// of the input moves many bits of the result.
+class Fingerprint {
+ public:
+  void add(uint64_t word) {
     word ^= word >> 30, word *= 0xbf58476d1ce4e5b9ull, word ^= word >> 27, word *= 0x94d049bb133111ebull,
         word ^= word >> 31;
-    hash = (hash ^ word) * 0x100000001b3ull;
-  };
-  for (const Tensor& t : tensors) {
-    const Tensor host = t.to(Device::CPU).contiguous();
-    const auto* bytes = static_cast<const unsigned char*>(host.raw_data());
-    const size_t n = static_cast<size_t>(host.numel()) * dtype_size(host.dtype());
+    hash_ = (hash_ ^ word) * 0x100000001b3ull;
+  }
+  // The length, then the bytes in words (the last one padded with zeros).
+  void add(const void* data, size_t n) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
     add(n);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -69,7 +70,27 @@ uint64_t fingerprint(const std::vector<Tensor>& tensors) {
     std::memcpy(&tail, bytes + i, n - i);
     add(tail);
   }
-  return hash;
+  uint64_t value() const { return hash_; }
+
+ private:
+  uint64_t hash_ = 0xcbf29ce484222325ull;
+};
+
+}  // namespace
+
+uint64_t fingerprint(const std::vector<Tensor>& tensors) {
+  Fingerprint f;
+  for (const Tensor& t : tensors) {
+    const Tensor host = t.to(Device::CPU).contiguous();
+    f.add(host.raw_data(), static_cast<size_t>(host.numel()) * dtype_size(host.dtype()));
+  }
+  return f.value();
+}
+
+uint64_t fingerprint(const std::vector<std::string>& texts) {
+  Fingerprint f;
+  for (const std::string& text : texts) f.add(text.data(), text.size());
+  return f.value();
 }
 
 }  // namespace sm

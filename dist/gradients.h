@@ -3,6 +3,7 @@
 // applies the same update to the same parameters.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "dist/communicator.h"
@@ -34,5 +35,7 @@ class GradientAverager {
 // A 64-bit fingerprint of the tensors' bytes (copied to the host): the same on every rank
 // exactly when the ranks hold the same values, with overwhelming probability.
 uint64_t fingerprint(const std::vector<Tensor>& tensors);
+// The same for texts (e.g. file names).
+uint64_t fingerprint(const std::vector<std::string>& texts);
 
 }  // namespace sm

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -157,6 +158,8 @@ void MpiCommunicator::wait_until(const std::function<bool()>& done, const std::s
 
 void MpiCommunicator::abort_job(const std::string& message) const {
   g_leaving_through_error = true;
+  std::cout.flush();  // what this rank printed before (MPI_Abort ends it without flushing), then why
+  std::fflush(stdout);
   std::cerr << message << std::endl;
   MPI_Abort(MPI_COMM_WORLD, 1);
   std::_Exit(1);  // MPI_Abort does not return; should it, this rank still ends

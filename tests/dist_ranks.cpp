@@ -53,6 +53,12 @@ void check_collectives(Communicator& comm) {
   Tensor c = ones({3});
   if (r == n - 1) copy_(c, from_vector(std::vector<float>{1, 1, std::nextafter(1.0f, 2.0f)}));
   expect(comm.same_on_all_ranks(fingerprint({c}), "test") == (n == 1), "one differing float changes it");
+  const std::vector<std::string> frames = {"clip/00000.jpg", r == n - 1 ? "clip/00001.jpg" : "clip/00002.jpg"};
+  expect(comm.same_on_all_ranks(fingerprint(std::vector<std::string>{"clip/00000.jpg"}), "test"),
+         "equal texts, equal fingerprints");
+  expect(comm.same_on_all_ranks(fingerprint(frames), "test") == (n == 1), "one differing text changes it");
+  expect(fingerprint(std::vector<std::string>{"ab", "c"}) != fingerprint(std::vector<std::string>{"a", "bc"}),
+         "where the texts split counts");
 }
 
 }  // namespace
