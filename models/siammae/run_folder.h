@@ -29,7 +29,12 @@ class RunFolder {
   RunFolder& operator=(const RunFolder&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
-  std::string checkpoint() const { return file("checkpoint.safetensors"); }
+  std::string checkpoint() const { return checkpoint_in(path_); }
+  // The checkpoint of the run in `folder`, for readers that do not hold the folder (the
+  // other ranks of data-parallel training).
+  static std::string checkpoint_in(const std::filesystem::path& folder) {
+    return (folder / "checkpoint.safetensors").string();
+  }
   std::string config() const { return file("config.json"); }
   std::string log() const { return file("log.csv"); }
   std::string loss_plot() const { return file("loss.png"); }

@@ -7,12 +7,14 @@
 #include <cstdio>
 #include <deque>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "autograd/autocast.h"
 #include "data/loader.h"
 #include "eval/progress.h"
 #include "models/siammae/checkpoint.h"
+#include "models/siammae/data_parallel.h"
 #include "models/siammae/run_folder.h"
 #include "models/siammae/visualize.h"
 #include "nn/optim/optimizer.h"
@@ -33,8 +35,8 @@ const FieldTable<TrainOptions>& TrainOptions::fields() {
         .add("out_dir", &O::out_dir, "out", "the run directory (config.json, log.csv, loss.png, recon_*.png, checkpoint)")
         .add("steps", &O::steps, "steps", "training steps (batches); or give --epochs", kNonNegative)
         .add("epochs", &O::epochs, "epochs", "passes over the videos, `repeats` pairs per video each", kNonNegative)
-        .add("batch", &O::batch, "batch", "frame pairs per step", interval(1, 65536))
-        .add("blr", &O::blr, "blr", "base learning rate; lr = blr * batch / 256", kPositive)
+        .add("batch", &O::batch, "batch", "frame pairs per step (of each rank, under mpirun)", interval(1, 65536))
+        .add("blr", &O::blr, "blr", "base learning rate; lr = blr * ranks * batch / 256", kPositive)
         .add("warmup", &O::warmup, "warmup", "linear warmup: steps, or a percentage of the steps like 5%")
         .add("min_lr", &O::min_lr, "min-lr", "learning rate at the end of the cosine", kNonNegative)
         .add("weight_decay", &O::weight_decay, "weight-decay", "AdamW weight decay (not on biases, norms, tokens)",
@@ -70,7 +72,10 @@ const FieldTable<TrainOptions>& TrainOptions::fields() {
              kNonNegative)
         .not_saved()
         .add("resume", &O::resume, "", "continue from out_dir/checkpoint.safetensors")
-        .not_saved();
+        .not_saved()
+        .add("ranks", &O::ranks, "", "data-parallel processes, each with --batch pairs (mpirun -np)", at_least(1))
+        .add("dist_timeout", &O::dist_timeout, "dist-timeout",
+             "seconds a rank waits for the others in a step's all-reduce before ending the job (mpirun)", kPositive);
     return t;
   }();
   return table;
@@ -78,7 +83,7 @@ const FieldTable<TrainOptions>& TrainOptions::fields() {
 
 nlohmann::json TrainOptions::to_json() const {
   nlohmann::json j = fields().to_json(*this);
-  j["lr"] = lr();  // for the reader; derived from blr and batch, so ignored by from_json
+  j["lr"] = lr();  // for the reader; derived from blr, ranks and batch, so ignored by from_json
   return j;
 }
 
@@ -200,10 +205,10 @@ class StepTimer {
 
 // Where the run starts: step 0, or the checkpoint of the run being resumed (model, optimizer
 // state, step, skipped batches), which must hold the model asked for.
-Checkpoint starting_point(const TrainOptions& options, const RunFolder& run) {
+Checkpoint starting_point(const TrainOptions& options, const std::string& checkpoint) {
   if (!options.resume) return {};
-  Checkpoint resumed = read_checkpoint(run.checkpoint());
-  check(resumed.config.to_json() == options.model.to_json(), "train", "--resume: the model in ", run.checkpoint(),
+  Checkpoint resumed = read_checkpoint(checkpoint);
+  check(resumed.config.to_json() == options.model.to_json(), "train", "--resume: the model in ", checkpoint,
         " (", resumed.config.to_json().dump(), ") differs from the one asked for (", options.model.to_json().dump(),
         ")");
   return resumed;
@@ -216,8 +221,9 @@ VideoDataset open_videos(const TrainOptions& options) {
   return VideoDataset::open(options.data, dataset_options);
 }
 
-// A loader of augmented pair batches that starts at batch `first_batch`.
-std::unique_ptr<PairLoader> open_loader(const TrainOptions& options, VideoDataset videos, int64_t first_batch) {
+// A loader of augmented pair batches (this rank's share of them) that starts at batch `first_batch`.
+std::unique_ptr<PairLoader> open_loader(const TrainOptions& options, VideoDataset videos, int64_t first_batch,
+                                        const DataParallel& ranks) {
   PairLoaderOptions o;
   o.image_size = options.model.image_size;
   o.crop_scale = {options.crop_scale_min, 1.0};
@@ -229,6 +235,7 @@ std::unique_ptr<PairLoader> open_loader(const TrainOptions& options, VideoDatase
   o.gap_min = options.gap_min;
   o.gap_max = options.gap_max;
   o.repeats = options.repeats;
+  ranks.shard(o);
   return std::make_unique<PairLoader>(std::move(videos), o, first_batch);
 }
 
@@ -236,9 +243,10 @@ std::unique_ptr<PairLoader> open_loader(const TrainOptions& options, VideoDatase
 int64_t total_steps(const TrainOptions& options, int64_t pairs_per_epoch) {
   if (options.steps > 0) return options.steps;
   int64_t pairs = 0;
-  check(!__builtin_mul_overflow(options.epochs, pairs_per_epoch, &pairs) && pairs <= INT64_MAX - options.batch, "train",
+  const int64_t batch = options.total_batch();
+  check(!__builtin_mul_overflow(options.epochs, pairs_per_epoch, &pairs) && pairs <= INT64_MAX - batch, "train",
         "--epochs ", options.epochs, " of ", pairs_per_epoch, " pairs is more steps than can be counted");
-  return (pairs + options.batch - 1) / options.batch;
+  return (pairs + batch - 1) / batch;
 }
 
 // The model and its optimizer: freshly initialized, or as the checkpoint left them.
@@ -295,26 +303,27 @@ struct StepResult {
 
 // One optimization step on a batch at learning rate `lr`. The update is applied only when the
 // loss and the gradients are finite, and no stop signal came during the forward and backward
-// passes (that step is abandoned, to be done again after a resume).
+// passes (that step is abandoned, to be done again after a resume). With several ranks, the
+// loss and gradients are their means over the ranks, and a signal to any rank stops them all.
 StepResult optimize(Learner& learner, const PairBatch& batch, int64_t step, double lr, const TrainOptions& options,
-                    Device device) {
+                    Device device, DataParallel& ranks) {
   learner.optimizer->set_lr(lr);
   Generator mask_gen(derive_seed(options.seed, kMaskStream, static_cast<uint64_t>(step)));
   SiamMAEOutput out;
   {
     AutocastGuard autocast(options.precision == "bf16");  // the backward keeps the products' precision
     out = learner.model->forward(batch.f1.to(device), batch.f2.to(device),
-                                 learner.model->sample_masks(options.batch, mask_gen));
+                                 ranks.sample_masks(*learner.model, options.batch, mask_gen));
   }
   learner.optimizer->zero_grad();
   out.loss.backward();
   StepResult result;
-  result.loss = out.loss.item();
+  result.loss = ranks.average(*learner.model, out.loss.item(), StopOnSignals::signal() != 0, step).loss;
   // The global gradient norm, clipped when asked (an infinite limit only measures it).
   result.grad_norm = clip_grad_norm(learner.model->parameters(), options.clip_grad > 0 ? options.clip_grad : INFINITY);
   if (!std::isfinite(result.loss) || !std::isfinite(result.grad_norm)) {
     result.outcome = StepResult::kNonFinite;
-  } else if (StopOnSignals::signal() != 0) {
+  } else if (ranks.should_stop(StopOnSignals::signal() != 0)) {
     result.outcome = StepResult::kAbandoned;
   } else {
     learner.optimizer->step();
@@ -380,33 +389,53 @@ void save_run(const RunFolder& run, Learner& learner, TrainLog& log, const Pictu
 
 }  // namespace
 
-TrainSummary train(const TrainOptions& options, std::ostream& out) {
-  options.validate();
+TrainSummary train(const TrainOptions& asked, std::ostream& console) {
+  asked.validate();
+  const Device device = asked.device == "cuda" ? Device::CUDA : Device::CPU;
+  // The ranks of data-parallel training (one without a launcher), joined before anything
+  // touches the GPU: NCCL chooses each rank's. Rank 0 alone writes the run and reports.
+  DataParallel ranks(device, asked.dist_timeout);
+  TrainOptions options = asked;
+  options.ranks = ranks.ranks();
+  std::ostream& out = ranks.output(console);
   if (options.threads > 0) set_cpu_threads(static_cast<int>(options.threads));
-  const Device device = options.device == "cuda" ? Device::CUDA : Device::CPU;
+  else ranks.share_cores();
   set_allow_tf32(options.precision == "tf32");
   reset_peak_memory(device);
   StopOnSignals stop_on_signals;  // from here on, Ctrl-C and SIGTERM end the run with a checkpoint
 
-  // Set up: the data, the run folder (locked), where to start, the model, the log.
-  VideoDataset videos = open_videos(options);
-  const RunFolder run(options.out_dir, options.resume);
-  const Checkpoint resumed = starting_point(options, run);
+  // Set up: the data, the run folder (locked, rank 0's), where to start, the model, the log.
+  VideoDataset videos = ranks.open_videos([&] { return open_videos(options); });
+  std::optional<RunFolder> run;
+  if (ranks.is_main()) run.emplace(options.out_dir, options.resume);
+  const std::string checkpoint = RunFolder::checkpoint_in(options.out_dir);
+  const Checkpoint resumed = starting_point(options, checkpoint);
   const int64_t start = resumed.step;
-  std::unique_ptr<PairLoader> loader = open_loader(options, std::move(videos), start);
+  std::unique_ptr<PairLoader> loader = open_loader(options, std::move(videos), start, ranks);
   const int64_t per_epoch = loader->pairs_per_epoch(), total = total_steps(options, per_epoch);
   check(start < total, "train", "the run is already at step ", start, " of ", total,
         "; pass a larger --steps or --epochs to go on");
   const int64_t warmup = options.warmup_steps(total);
   Learner learner = make_learner(options, resumed, device);
-  write_config(options, run);
-  TrainLog log(run.log(), start);
+  ranks.check_same_parameters(*learner.model, "at the start");
+  std::optional<TrainLog> log;
+  if (run) {
+    write_config(options, *run);
+    log.emplace(run->log(), start);
+  }
   const PictureBatch pictures = picture_batch(options, *loader, *learner.model, device);
 
   out << "training " << options.model.name << " (" << learner.model->parameter_count() << " parameters) on "
       << loader->videos() << " videos (" << per_epoch << " pairs per epoch), batch " << options.batch << "; steps "
       << start << " -> " << total << ", lr " << options.lr() << " (blr " << options.blr << "), warmup " << warmup
       << " steps, " << cpu_threads() << " threads, " << options.workers << " loader workers\n";
+  if (options.ranks > 1)
+    out << ranks.describe() << ": " << options.total_batch() << " pairs per step, lr = blr x " << options.ranks
+        << " ranks x batch " << options.batch << " / 256 = " << options.lr() << "\n";
+  if (options.resume && asked.ranks != options.ranks)
+    out << "note: the run went on " << asked.ranks << " rank(s) and goes on with " << options.ranks
+        << ": each step now takes " << options.total_batch() << " pairs, other pairs than it would have, at lr "
+        << options.lr() << "\n";
   StatusLine status(&out, is_terminal(out));
   StepTimer timer(*loader);
 
@@ -417,29 +446,33 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
   summary.skipped_batches = resumed.skipped_batches;
   int64_t step = start, saved_step = options.resume ? start : -1;
   auto save = [&] {
-    save_run(run, learner, log, pictures, options, step, resumed.elapsed_seconds + timer.seconds(),
-             summary.skipped_batches);
+    if (run)
+      save_run(*run, learner, *log, pictures, options, step, resumed.elapsed_seconds + timer.seconds(),
+               summary.skipped_batches);
     saved_step = step;
   };
-  while (step < total && StopOnSignals::signal() == 0) {
+  while (step < total && !ranks.should_stop(StopOnSignals::signal() != 0)) {
     timer.begin_step();
     const PairBatch batch = loader->next();
     const double lr = warmup_cosine_lr(step, warmup, total, options.lr(), options.min_lr);
-    const StepResult result = optimize(learner, batch, step, lr, options, device);
+    const StepResult result = optimize(learner, batch, step, lr, options, device, ranks);
     if (result.outcome == StepResult::kAbandoned) break;
     timer.end_step();
-    const double epoch = static_cast<double>((step + 1) * options.batch) / static_cast<double>(per_epoch);
+    const double epoch = static_cast<double>((step + 1) * options.total_batch()) / static_cast<double>(per_epoch);
     ++step;
-    log.add(step, epoch, result.loss, lr, timer.pairs_per_second(options.batch), timer.wait_share(),
-            resumed.elapsed_seconds + timer.seconds());
+    if (log)
+      log->add(step, epoch, result.loss, lr, timer.pairs_per_second(options.total_batch()), timer.wait_share(),
+               resumed.elapsed_seconds + timer.seconds());
     if (result.outcome == StepResult::kNonFinite)
       skip_or_stop(result, step, saved_step, options, summary.skipped_batches, status);
 
     const bool picture_step = step % options.eval_every == 0;
-    const bool stopping = StopOnSignals::signal() != 0 || (options.stop_after > 0 && step - start >= options.stop_after);
-    if (status.terminal() || step % options.log_every == 0 || step == total || picture_step || stopping)
-      print_progress(status, step, total, epoch, log.recent_loss(), lr, timer, options.batch);
+    const bool stopping = ranks.should_stop(StopOnSignals::signal() != 0) ||
+                          (options.stop_after > 0 && step - start >= options.stop_after);
+    if (log && (status.terminal() || step % options.log_every == 0 || step == total || picture_step || stopping))
+      print_progress(status, step, total, epoch, log->recent_loss(), lr, timer, options.total_batch());
     if (picture_step || step == total || stopping) {
+      ranks.check_same_parameters(*learner.model, "after step " + std::to_string(step));
       save();
       status.end_line();
     }
@@ -447,15 +480,21 @@ TrainSummary train(const TrainOptions& options, std::ostream& out) {
   }
 
   summary.stop_signal = StopOnSignals::signal();
-  if (summary.stop_signal != 0 && saved_step != step) save();  // stopped before or inside a step
+  // Stopped before or inside a step: by a signal to this process, or with several ranks, to any
+  // of them (every rank agreed to stop, and rank 0 saves even when it was not the one signalled).
+  if (ranks.should_stop(summary.stop_signal != 0) && saved_step != step) save();
   if (step < total) {
     summary.interrupted = true;
     status.end_line();
-    out << "stopped" << (summary.stop_signal ? " by " + signal_name(summary.stop_signal) : std::string()) << " at step "
-        << step << " of " << total << "; " << run.checkpoint() << " holds it: continue with --resume\n";
+    const std::string cause = summary.stop_signal != 0 ? " by " + signal_name(summary.stop_signal)
+                              : ranks.should_stop(false) ? std::string(" by a signal to another rank")
+                                                         : std::string();
+    out << "stopped" << cause << " at step "
+        << step << " of " << total << "; " << checkpoint << " holds it: continue with --resume\n";
   }
   summary.last_step = step;
-  add_speed_and_losses(summary, log, timer, options.batch);
+  summary.rank = ranks.rank();
+  if (log) add_speed_and_losses(summary, *log, timer, options.total_batch());
   const MemoryStats memory = memory_stats(device);
   summary.peak_tensor_bytes = memory.peak_allocated;
   summary.peak_reserved_bytes = memory.peak_reserved;

@@ -48,6 +48,9 @@ struct TrainOptions {
   int64_t skip_nonfinite = 0;
   int64_t stop_after = 0;
   bool resume = false;
+  // Data-parallel training (`mpirun -np N siammae train`, models/siammae/data_parallel.h):
+  int64_t ranks = 1;           // the processes, each with `batch` pairs; set by train() from the launcher
+  double dist_timeout = 600;   // seconds a rank waits for the others in a collective
 
   // One row per setting: JSON key, flag, help, allowed values.
   static const FieldTable<TrainOptions>& fields();
@@ -57,8 +60,10 @@ struct TrainOptions {
   static TrainOptions from_json(const nlohmann::json& j);
   // Throws "[train] --flag ..." naming the first setting out of range or inconsistent.
   void validate() const;
-  // The learning rate after the batch-size rule.
-  double lr() const { return blr * static_cast<double>(batch) / 256.0; }
+  // The pairs of one step over all ranks.
+  int64_t total_batch() const { return ranks * batch; }
+  // The learning rate after the batch-size rule, on the total batch.
+  double lr() const { return blr * static_cast<double>(total_batch()) / 256.0; }
   // Warmup steps for a run of `total_steps`.
   int64_t warmup_steps(int64_t total_steps) const;
 };
@@ -74,6 +79,7 @@ struct TrainSummary {
   // The device's caching allocator over the run: the most bytes tensors held at once, and the
   // most taken from the system (tensor/allocator.h).
   std::size_t peak_tensor_bytes = 0, peak_reserved_bytes = 0;
+  int rank = 0;  // this process's rank in data-parallel training; only rank 0 reports
 };
 
 // Runs (or resumes) training and writes the run directory (see run_folder.h). Progress goes

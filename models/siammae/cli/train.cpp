@@ -64,14 +64,17 @@ int train(int argc, char** argv) {
   apply_flags(flags, SiamMAEConfig::fields(), options.model);
   options.resume = flags.on("resume");
   const TrainSummary summary = train(options, std::cout);
-  std::printf("loss %.4f -> %.4f over steps %ld..%ld, %.1f pairs/s, %.0f%% of the time waiting for data; peak memory "
-              "%.0f MB in tensors, %.0f MB reserved on the %s\n",
-              summary.first_loss, summary.last_loss, static_cast<long>(summary.first_step),
-              static_cast<long>(summary.last_step), summary.pairs_per_second, 100 * summary.data_wait_share,
-              static_cast<double>(summary.peak_tensor_bytes) / 1e6, static_cast<double>(summary.peak_reserved_bytes) / 1e6,
-              options.device.c_str());
-  if (summary.skipped_batches > 0)
-    std::printf("%ld batches with a non-finite loss or gradients were skipped\n", static_cast<long>(summary.skipped_batches));
+  if (summary.rank == 0) {  // the other ranks of data-parallel training leave the report to rank 0
+    std::printf("loss %.4f -> %.4f over steps %ld..%ld, %.1f pairs/s, %.0f%% of the time waiting for data; peak memory "
+                "%.0f MB in tensors, %.0f MB reserved on the %s\n",
+                summary.first_loss, summary.last_loss, static_cast<long>(summary.first_step),
+                static_cast<long>(summary.last_step), summary.pairs_per_second, 100 * summary.data_wait_share,
+                static_cast<double>(summary.peak_tensor_bytes) / 1e6,
+                static_cast<double>(summary.peak_reserved_bytes) / 1e6, options.device.c_str());
+    if (summary.skipped_batches > 0)
+      std::printf("%ld batches with a non-finite loss or gradients were skipped\n",
+                  static_cast<long>(summary.skipped_batches));
+  }
   // Stopped by a signal: the exit code a shell expects of a process it ended (130 for Ctrl-C, 143 for SIGTERM).
   return summary.stop_signal != 0 ? 128 + summary.stop_signal : 0;
 }
