@@ -387,6 +387,34 @@ void save_run(const RunFolder& run, Learner& learner, TrainLog& log, const Pictu
             Durability::kSynced);
 }
 
+// The run's first lines: the model, the data, the steps and the learning rate; with several
+// ranks how the batch and the lr scale, and after a resume on another number of ranks, that
+// the pairs and the lr change.
+void announce(std::ostream& out, const TrainOptions& options, int64_t ranks_before, const SiamMAE& model,
+              const PairLoader& loader, const DataParallel& ranks, int64_t start, int64_t total, int64_t warmup) {
+  out << "training " << options.model.name << " (" << model.parameter_count() << " parameters) on "
+      << loader.videos() << " videos (" << loader.pairs_per_epoch() << " pairs per epoch), batch " << options.batch
+      << "; steps " << start << " -> " << total << ", lr " << options.lr() << " (blr " << options.blr << "), warmup "
+      << warmup << " steps, " << cpu_threads() << " threads, " << options.workers << " loader workers\n";
+  if (options.ranks > 1)
+    out << ranks.describe() << ": " << options.total_batch() << " pairs per step, lr = blr x " << options.ranks
+        << " ranks x batch " << options.batch << " / 256 = " << options.lr() << "\n";
+  if (options.resume && ranks_before != options.ranks)
+    out << "note: the run went on " << ranks_before << " rank(s) and goes on with " << options.ranks
+        << ": each step now takes " << options.total_batch() << " pairs, other pairs than it would have, at lr "
+        << options.lr() << "\n";
+}
+
+// The last line of a run stopped before its end: by what, at which step, and how to go on.
+void say_where_it_stopped(std::ostream& out, int stop_signal, const DataParallel& ranks, int64_t step, int64_t total,
+                          const std::string& checkpoint) {
+  const std::string cause = stop_signal != 0        ? " by " + signal_name(stop_signal)
+                            : ranks.should_stop(false) ? std::string(" by a signal to another rank")
+                                                       : std::string();
+  out << "stopped" << cause << " at step " << step << " of " << total << "; " << checkpoint
+      << " holds it: continue with --resume\n";
+}
+
 }  // namespace
 
 TrainSummary train(const TrainOptions& asked, std::ostream& console) {
@@ -425,17 +453,7 @@ TrainSummary train(const TrainOptions& asked, std::ostream& console) {
   }
   const PictureBatch pictures = picture_batch(options, *loader, *learner.model, device);
 
-  out << "training " << options.model.name << " (" << learner.model->parameter_count() << " parameters) on "
-      << loader->videos() << " videos (" << per_epoch << " pairs per epoch), batch " << options.batch << "; steps "
-      << start << " -> " << total << ", lr " << options.lr() << " (blr " << options.blr << "), warmup " << warmup
-      << " steps, " << cpu_threads() << " threads, " << options.workers << " loader workers\n";
-  if (options.ranks > 1)
-    out << ranks.describe() << ": " << options.total_batch() << " pairs per step, lr = blr x " << options.ranks
-        << " ranks x batch " << options.batch << " / 256 = " << options.lr() << "\n";
-  if (options.resume && asked.ranks != options.ranks)
-    out << "note: the run went on " << asked.ranks << " rank(s) and goes on with " << options.ranks
-        << ": each step now takes " << options.total_batch() << " pairs, other pairs than it would have, at lr "
-        << options.lr() << "\n";
+  announce(out, options, asked.ranks, *learner.model, *loader, ranks, start, total, warmup);
   StatusLine status(&out, is_terminal(out));
   StepTimer timer(*loader);
 
@@ -484,14 +502,10 @@ TrainSummary train(const TrainOptions& asked, std::ostream& console) {
   // of them (every rank agreed to stop, and rank 0 saves even when it was not the one signalled).
   if (ranks.should_stop(summary.stop_signal != 0) && saved_step != step) save();
   if (step < total) {
-    summary.interrupted = true;
     status.end_line();
-    const std::string cause = summary.stop_signal != 0 ? " by " + signal_name(summary.stop_signal)
-                              : ranks.should_stop(false) ? std::string(" by a signal to another rank")
-                                                         : std::string();
-    out << "stopped" << cause << " at step "
-        << step << " of " << total << "; " << checkpoint << " holds it: continue with --resume\n";
+    say_where_it_stopped(out, summary.stop_signal, ranks, step, total, checkpoint);
   }
+  summary.interrupted = step < total;
   summary.last_step = step;
   summary.rank = ranks.rank();
   if (log) add_speed_and_losses(summary, *log, timer, options.total_batch());
