@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -121,6 +122,13 @@ std::vector<int64_t> logged_steps(const std::string& run) {
   std::getline(lines, line);
   while (std::getline(lines, line)) steps.push_back(std::stoll(line.substr(0, line.find(','))));
   return steps;
+}
+
+// How many whole rows (after the header) a run's log.csv holds now; safe while it is written.
+size_t complete_rows(const std::string& run) {
+  const std::string text = file_text(run + "/log.csv");
+  const auto lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  return lines > 0 ? lines - 1 : 0;
 }
 
 // Small synthetic videos (as frame folders) to train on.
@@ -619,13 +627,22 @@ TEST_CASE("train survives SIGKILL at any moment, in a step, in a save, in a resu
   for (; rounds < 12; ++rounds) {
     const bool resume = rounds > 0;
     Background trainer(args(run, resume), dir / "trainer.txt");
-    const int kind = rounds % 3;  // 0: at a random moment; 1: as a file is being replaced; 2: early in the start
+    // 0: inside one of the next two steps; 1: as a file is being replaced; 2: early in the start.
+    // Kill moments follow the run's progress (log rows, temporary files), not a clock, so on a
+    // fast machine too every round is killed before the run ends.
+    const int kind = rounds % 3;
     if (rounds == 0) REQUIRE(wait_for([&] { return std::filesystem::exists(run + "/checkpoint.safetensors"); }));
-    if (kind == 1) {
+    auto pause_ms = [&](int max_ms) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, max_ms)(random)));
+    };
+    if (kind == 0) {
+      const size_t target = rows_seen.size() + std::uniform_int_distribution<size_t>(1, 2)(random);
+      wait_for([&] { return complete_rows(run) >= target || !trainer.running(); }, 30);
+      pause_ms(20);
+    } else if (kind == 1) {
       wait_for([&] { return std::filesystem::exists(run) && temporaries() > 0; }, 30);
     } else {
-      const int max_ms = kind == 0 ? 1500 : 300;
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, max_ms)(random)));
+      pause_ms(100);
     }
     if (!trainer.running()) break;  // it finished first
     trainer.signal(SIGKILL);
