@@ -150,6 +150,10 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double pa
   dispatch_floating(x.dtype(), op_name(op), [&](auto t) {
     using T = decltype(t);
     const T p0 = static_cast<T>(param0), p1 = static_cast<T>(param1);
+    // x ** 2 and x ** 1 (a squared error and its gradient) as a product and a copy, as PyTorch
+    // computes them, not one pow call per element.
+    if (op == UnaryOp::PowScalar && param0 == 2.0) return map_unary<T, T>(x, out, [](T v) { return v * v; });
+    if (op == UnaryOp::PowScalar && param0 == 1.0) return map_unary<T, T>(x, out, [](T v) { return v; });
     visit(op, [&](auto c) {
       map_unary<T, T>(x, out, [p0, p1](T v) { return apply_unary(decltype(c)::value, v, p0, p1); });
     });

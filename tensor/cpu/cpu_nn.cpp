@@ -106,10 +106,14 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& weight, const Tensor&
     parallel_for(rows, rows * c, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const T* row = in + r * c;
+        // The statistics in double, summed in SIMD lanes: one running sum would be a chain of
+        // dependent adds, and in double the order changes nothing a float result can see.
         double m = 0;
+#pragma omp simd reduction(+ : m)
         for (int64_t i = 0; i < c; ++i) m += row[i];
         m /= c;
         double v = 0;  // biased variance, as LayerNorm uses
+#pragma omp simd reduction(+ : v)
         for (int64_t i = 0; i < c; ++i) v += (row[i] - m) * (row[i] - m);
         const double rs = 1.0 / std::sqrt(v / c + eps);
         pm[r] = static_cast<T>(m);
@@ -145,23 +149,30 @@ void CpuBackend::layer_norm_backward(const Tensor& gy, const Tensor& x, const Te
     const int64_t chunk = (rows + threads - 1) / threads;
     parallel_for(threads, rows * c, [&](int64_t t_begin, int64_t t_end) {
       for (int64_t slot = t_begin; slot < t_end; ++slot) {
+        double* slot_w = partial_w.empty() ? nullptr : partial_w.data() + slot * c;
+        double* slot_b = partial_b.empty() ? nullptr : partial_b.data() + slot * c;
         for (int64_t r = slot * chunk; r < std::min(rows, (slot + 1) * chunk); ++r) {
           const T* g = pg + r * c;
           const T* xr = px + r * c;
-          double sum_g = 0, sum_gx = 0;
+          const T row_mean = pm[r], row_rstd = pr[r];  // xhat in T, as the forward stored them
+          double sum_g = 0, sum_gx = 0;  // in SIMD lanes, as in layer_norm
+#pragma omp simd reduction(+ : sum_g, sum_gx)
           for (int64_t i = 0; i < c; ++i) {
             const double gi = w ? g[i] * w[i] : g[i];
-            const double xhat = (xr[i] - pm[r]) * pr[r];
+            const double xhat = (xr[i] - row_mean) * row_rstd;
             sum_g += gi;
             sum_gx += gi * xhat;
-            if (!partial_w.empty()) partial_w[slot * c + i] += g[i] * xhat;
-            if (!partial_b.empty()) partial_b[slot * c + i] += g[i];
           }
+          if (slot_w)
+            for (int64_t i = 0; i < c; ++i) slot_w[i] += g[i] * ((xr[i] - row_mean) * row_rstd);
+          if (slot_b)
+            for (int64_t i = 0; i < c; ++i) slot_b[i] += g[i];
           const double mean_g = sum_g / c, mean_gx = sum_gx / c;
+          T* gx_row = o + r * c;
           for (int64_t i = 0; i < c; ++i) {
             const double gi = w ? g[i] * w[i] : g[i];
-            const double xhat = (xr[i] - pm[r]) * pr[r];
-            o[r * c + i] = static_cast<T>(pr[r] * (gi - mean_g - xhat * mean_gx));
+            const double xhat = (xr[i] - row_mean) * row_rstd;
+            gx_row[i] = static_cast<T>(row_rstd * (gi - mean_g - xhat * mean_gx));
           }
         }
       }
