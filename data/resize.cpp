@@ -7,6 +7,7 @@
 
 #include "autograd/functions.h"
 #include "data/image.h"
+#include "tensor/antialiased_taps.h"
 
 namespace sm {
 
@@ -35,25 +36,13 @@ std::vector<Taps> bilinear_taps(int64_t in_size, int64_t out_size) {
 }
 
 // Antialiased bilinear (torch _upsample_bilinear2d_aa, PIL's BILINEAR): a triangle filter
-// stretched by the shrink factor, so every input pixel contributes when shrinking.
-std::vector<Taps> antialiased_taps(int64_t in_size, int64_t out_size) {
-  const double scale = static_cast<double>(in_size) / static_cast<double>(out_size);
-  const double support = scale >= 1.0 ? scale : 1.0;
-  const double inverse = scale >= 1.0 ? 1.0 / scale : 1.0;
-  std::vector<Taps> taps(out_size);
-  for (int64_t i = 0; i < out_size; ++i) {
-    const double center = scale * (static_cast<double>(i) + 0.5);
-    const int64_t begin = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
-    const int64_t end = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in_size);
-    std::vector<double> weights;
-    double total = 0;
-    for (int64_t j = begin; j < end; ++j) {
-      weights.push_back(std::max(0.0, 1.0 - std::abs((static_cast<double>(j) - center + 0.5) * inverse)));
-      total += weights.back();
-    }
-    taps[i].first = begin;
-    for (double w : weights) taps[i].weights.push_back(static_cast<float>(total > 0 ? w / total : 0));
-  }
+// (tensor/antialiased_taps.h), stretched by the shrink factor.
+std::vector<Taps> antialiased_bilinear_taps(int64_t in_size, int64_t out_size) {
+  const double step = static_cast<double>(in_size) / static_cast<double>(out_size);
+  const auto triangle = [](double x) { return std::max(0.0, 1.0 - std::abs(x)); };
+  std::vector<Taps> taps;
+  for (const AntialiasedTaps& t : antialiased_taps(in_size, out_size, step, 1.0, triangle))
+    taps.push_back({t.first, std::vector<float>(t.weights.begin(), t.weights.end())});
   return taps;
 }
 
@@ -122,7 +111,7 @@ Tensor resized_crop(const Image& image, const CropBox& box, int64_t out_h, int64
         "resized_crop", "crop (top ", box.top, ", left ", box.left, ", ", box.height, "x", box.width,
         ") does not fit in a ", image.height, "x", image.width, " image");
   check_output_size(out_h, out_w, "resized_crop");
-  const auto taps = antialias ? antialiased_taps : bilinear_taps;
+  const auto taps = antialias ? antialiased_bilinear_taps : bilinear_taps;
   const std::vector<Taps> rows = taps(box.height, out_h);
   std::vector<Taps> columns = taps(box.width, out_w);
   // Mirroring the output = reading the columns right to left.

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "nn/init.h"
+#include "tensor/antialiased_taps.h"
 
 namespace sm {
 
@@ -201,30 +202,22 @@ struct Taps {
 std::vector<Taps> bicubic_taps(int64_t out_size, int64_t in_size, double scale, bool antialias) {
   const double step = scale > 0 ? 1.0 / scale : static_cast<double>(in_size) / static_cast<double>(out_size);
   std::vector<Taps> taps(out_size);
-  for (int64_t o = 0; o < out_size; ++o) {
-    Taps& t = taps[o];
-    if (!antialias) {  // four taps around the source position, clamped to the edge
-      const double source = (static_cast<double>(o) + 0.5) * step - 0.5;
-      const double base = std::floor(source), frac = source - base;
-      for (int k = 0; k < 4; ++k) {
-        t.index.push_back(std::clamp<int64_t>(static_cast<int64_t>(base) - 1 + k, 0, in_size - 1));
-        t.weight.push_back(cubic_weight(frac - static_cast<double>(k - 1), -0.75));
-      }
-      continue;
+  if (antialias) {  // PIL's filter, widened when shrinking to cover every input pixel
+    const auto cubic = [](double x) { return cubic_weight(x, -0.5); };
+    const std::vector<AntialiasedTaps> wide = antialiased_taps(in_size, out_size, step, 2.0, cubic);
+    for (int64_t o = 0; o < out_size; ++o) {
+      for (size_t k = 0; k < wide[o].weights.size(); ++k) taps[o].index.push_back(wide[o].first + static_cast<int64_t>(k));
+      taps[o].weight = wide[o].weights;
     }
-    // PIL's filter: when shrinking, the kernel widens to cover every input pixel the output covers.
-    const double stretch = std::max(step, 1.0), support = 2 * stretch, centre = (static_cast<double>(o) + 0.5) * step;
-    const double inverse_stretch = 1.0 / stretch;
-    const int64_t first = std::max<int64_t>(static_cast<int64_t>(centre - support + 0.5), 0);
-    const int64_t last = std::min<int64_t>(static_cast<int64_t>(centre + support + 0.5), in_size);
-    double total = 0;
-    for (int64_t i = first; i < last; ++i) {
-      t.index.push_back(i);
-      t.weight.push_back(cubic_weight((static_cast<double>(i) - centre + 0.5) * inverse_stretch, -0.5));
-      total += t.weight.back();
+    return taps;
+  }
+  for (int64_t o = 0; o < out_size; ++o) {  // four taps around the source position, clamped to the edge
+    const double source = (static_cast<double>(o) + 0.5) * step - 0.5;
+    const double base = std::floor(source), frac = source - base;
+    for (int k = 0; k < 4; ++k) {
+      taps[o].index.push_back(std::clamp<int64_t>(static_cast<int64_t>(base) - 1 + k, 0, in_size - 1));
+      taps[o].weight.push_back(cubic_weight(frac - static_cast<double>(k - 1), -0.75));
     }
-    if (total != 0)
-      for (double& w : t.weight) w /= total;
   }
   return taps;
 }
