@@ -224,8 +224,7 @@ void write_synthetic_davis(const std::string& root, const SyntheticDavisOptions&
       write_indexed_png((base / "Annotations" / "480p" / name / (std::string(stem) + ".png")).string(), mask);
     }
   }
-  write_file_atomically((base / "ImageSets" / "2017" / "val.txt").string(),
-                        std::vector<uint8_t>(list.begin(), list.end()), "write_synthetic_davis");
+  write_file_atomically((base / "ImageSets" / "2017" / "val.txt").string(), list, "write_synthetic_davis");
 }
 
 }  // namespace sm

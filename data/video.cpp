@@ -77,7 +77,7 @@ void save_listing(const std::string& file, const std::string& root, const Listin
   for (const auto& [name, clip] : listing) clips[name] = {{"modified", clip.modified}, {"frames", clip.frames}};
   const std::string text = nlohmann::json{{"root", root}, {"clips", clips}}.dump();
   try {
-    write_file_atomically(file, std::vector<uint8_t>(text.begin(), text.end()), "videos");
+    write_file_atomically(file, text, "videos");
   } catch (const Error& e) {
     std::cerr << e.what() << " (the folder listing is not cached)\n";
   }

@@ -151,7 +151,7 @@ std::map<std::string, MatArray> read_mat_file(const std::string& path) {
   check(bytes.size() >= 128, "mat", path, ": too short for a MAT-file header (", bytes.size(), " bytes)");
   const std::string text(bytes.begin(), bytes.begin() + 116);
   check(text.rfind("MATLAB 7.3", 0) != 0, "mat", path, ": MATLAB 7.3 (HDF5) files are not supported; save with -v7");
-  check(text.rfind("MATLAB", 0) == 0, "mat", path, ": not a MAT-file (no 'MATLAB' header)");
+  check(text.starts_with("MATLAB"), "mat", path, ": not a MAT-file (no 'MATLAB' header)");
   check(bytes[126] == 'I' && bytes[127] == 'M', "mat", path,
         bytes[126] == 'M' ? ": big-endian MAT-files are not supported" : ": no endian mark; not a MAT v5 file");
   std::map<std::string, MatArray> out;

@@ -211,8 +211,7 @@ void write_davis_csv(const DavisSummary& summary, const std::string& folder, con
   for (const DavisSummary::Object& o : summary.objects)
     per_sequence << o.name << "," << csv_number(o.j.mean) << "," << csv_number(o.f.mean) << "\n";
   auto write = [&](const std::string& name, const std::string& text) {
-    write_file_atomically(folder + "/" + name + "-" + split + ".csv", std::vector<uint8_t>(text.begin(), text.end()),
-                          "davis");
+    write_file_atomically(folder + "/" + name + "-" + split + ".csv", text, "davis");
   };
   write("global_results", global.str());
   write("per-sequence_results", per_sequence.str());

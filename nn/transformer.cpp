@@ -249,13 +249,10 @@ Tensor resize_bicubic(const Tensor& chw, int64_t out_h, int64_t out_w, const Bic
 
 void init_mae_weights(const Module& module, Generator* gen) {
   NoGradGuard no_grad;  // reshaped views of parameters must not join a graph
-  auto ends_with = [](const std::string& name, const std::string& tail) {
-    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
-  };
   for (const auto& [name, p] : module.named_parameters()) {
-    if (ends_with(name, "token")) {
+    if (name.ends_with("token")) {
       init::normal_(p, 0, 0.02, gen);
-    } else if (ends_with(name, "bias")) {
+    } else if (name.ends_with("bias")) {
       init::zeros_(p);
     } else if (p.dim() == 1) {  // LayerNorm and RMSNorm weights
       init::ones_(p);

@@ -74,6 +74,11 @@ void write_file_atomically(const std::string& path, const std::vector<uint8_t>& 
   write_file_atomically(path, bytes.data(), bytes.size(), op, durability);
 }
 
+void write_file_atomically(const std::string& path, std::string_view text, const std::string& op,
+                           Durability durability) {
+  write_file_atomically(path, text.data(), text.size(), op, durability);
+}
+
 void sync_folder(const std::string& folder, const std::string& op) {
   const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   check(fd >= 0, op, "cannot open folder ", folder, ": ", std::strerror(errno));

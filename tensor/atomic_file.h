@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sm {
@@ -47,6 +48,8 @@ class AtomicFile {
 void write_file_atomically(const std::string& path, const void* data, size_t size, const std::string& op,
                            Durability durability = Durability::kRenamed);
 void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes, const std::string& op,
+                           Durability durability = Durability::kRenamed);
+void write_file_atomically(const std::string& path, std::string_view text, const std::string& op,
                            Durability durability = Durability::kRenamed);
 
 // Flushes a folder's entries (file creations, renames) to the disk.

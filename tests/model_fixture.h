@@ -76,7 +76,7 @@ inline std::map<std::string, double> compare_grads(const SiamMAE& model, const S
     REQUIRE(p.grad().defined());
     const double error = relative_error(p.grad(), expected.at(prefix + "grad." + name));
     CHECK(error <= tolerance);
-    const bool decoder = name.rfind("decoder", 0) == 0 || name == "mask_token";
+    const bool decoder = name.starts_with("decoder") || name == "mask_token";
     double& group = worst[decoder ? "decoder" : "encoder"];
     group = std::max(group, error);
   }

@@ -502,7 +502,7 @@ TEST_CASE("train: --stop-after belongs to one invocation; a resumed run appends 
   CHECK_MESSAGE(second.code == 0, second.output);
   CHECK(second.output.find("stopped") == std::string::npos);  // ran to the end, not 2 more steps
   CHECK(logged_steps(run) == std::vector<int64_t>{1, 2, 3, 4, 5, 6});
-  CHECK(file_text(run + "/log.csv").rfind(log_before, 0) == 0);  // the first rows as they were
+  CHECK(file_text(run + "/log.csv").starts_with(log_before));  // the first rows as they were
 }
 
 TEST_CASE("TrainLog: rows are appended once; rows past the checkpoint stay; a row cut short is dropped") {

@@ -96,7 +96,7 @@ TEST_CASE("parameter names and counts follow MAE") {
   CHECK(vit.named_buffers().at(0).second.shape() == Shape{1, 197, 384});
   int64_t in_blocks = 0;
   for (const auto& [name, p] : params)
-    if (name.rfind("blocks.", 0) == 0) in_blocks += p.numel();
+    if (name.starts_with("blocks.")) in_blocks += p.numel();
   CHECK(in_blocks == 21293568);  // 21.29 M in the 12 blocks of ViT-S/16, as in CropMAE's log
   CHECK(vit.state_dict().count("blocks.11.mlp.fc2.bias"));
   CHECK_THROWS_WITH(vit_preset("vit_huge_patch14"), doctest::Contains("[vit_preset] unknown preset 'vit_huge_patch14'"));

@@ -59,7 +59,7 @@ Checkpoint read_checkpoint(SafetensorsFile file, const std::string& path, bool a
         ", skipped batches ", c.skipped_batches, ")");
   if (!allow_nonfinite) check_finite(file.tensors, path);
   for (auto& [name, tensor] : file.tensors) {
-    if (name.rfind(kOptimizerPrefix, 0) == 0) {
+    if (name.starts_with(kOptimizerPrefix)) {
       c.optimizer[name.substr(kOptimizerPrefix.size())] = tensor;
     } else {
       c.model[name] = tensor;

@@ -162,8 +162,7 @@ SiamMAEConfig siammae_preset(const std::string& name) {
 
 SiamMAEConfig resolve_config(const std::string& preset_or_path) {
   const std::string suffix = ".json";
-  const bool is_file = preset_or_path.size() > suffix.size() &&
-                       preset_or_path.compare(preset_or_path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  const bool is_file = preset_or_path.size() > suffix.size() && preset_or_path.ends_with(suffix);
   if (!is_file) return siammae_preset(preset_or_path);
   return read_settings_file(preset_or_path, "config", SiamMAEConfig::from_json);
 }

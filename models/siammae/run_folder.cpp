@@ -28,11 +28,6 @@ std::string read_text(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Whether `name` ends with `suffix`.
-bool ends_with(const std::string& name, const std::string& suffix) {
-  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 // ---------------- RunFolder ----------------
@@ -69,7 +64,7 @@ RunFolder::RunFolder(const std::string& path, bool resume) : path_(path) {
 
   // Leftovers of writes a kill interrupted: only a trainer writes here, and we hold the lock.
   for (const fs::directory_entry& entry : fs::directory_iterator(path_))
-    if (entry.is_regular_file() && ends_with(entry.path().filename().string(), AtomicFile::kTempSuffix))
+    if (entry.is_regular_file() && entry.path().filename().string().ends_with(AtomicFile::kTempSuffix))
       fs::remove(entry.path());
   if (!resume) check_new(false);  // again, now that no other trainer can start one here
 }
@@ -85,7 +80,7 @@ void RunFolder::check_new(bool before_lock) const {
   for (const fs::directory_entry& entry : fs::directory_iterator(path_)) {
     const std::string name = entry.path().filename().string();
     // Before the lock, a trainer starting here at the same moment may have made its files.
-    if (name == kLockName || (before_lock && ends_with(name, AtomicFile::kTempSuffix))) continue;
+    if (name == kLockName || (before_lock && name.ends_with(AtomicFile::kTempSuffix))) continue;
     fail("train", "--out ", shown, " is a folder that is not empty and not a run (it holds ", name,
          "); choose a new or empty folder");
   }
@@ -111,7 +106,7 @@ TrainLog::TrainLog(const std::string& path, int64_t done) : path_(path) {
   }
 
   std::string text = read_text(path);
-  check(text.rfind(std::string(kHeader) + "\n", 0) == 0, "train", path, " is not a siammae train log (its first line is not ",
+  check(text.starts_with(std::string(kHeader) + "\n"), "train", path, " is not a siammae train log (its first line is not ",
         kHeader, ")");
   // A row a kill cut short has no newline yet: it was never logged, so it is dropped.
   const size_t complete = text.rfind('\n') + 1;
@@ -169,21 +164,18 @@ void TrainLog::sync() {
   check(::fdatasync(fd_) == 0, "train", "writing ", path_, " failed: ", std::strerror(errno));
 }
 
-double TrainLog::recent_loss(size_t window) const {
+// The mean of the first `window` finite values of [begin, end) (0 when there is none).
+template <typename Iterator> static double mean_of_finite(Iterator begin, Iterator end, size_t window) {
   double sum = 0;
   size_t n = 0;
-  for (size_t i = losses_.size(); i-- > 0 && n < window;)
-    if (std::isfinite(losses_[i])) sum += losses_[i], ++n;
+  for (Iterator it = begin; it != end && n < window; ++it)
+    if (std::isfinite(*it)) sum += *it, ++n;
   return n == 0 ? 0 : sum / static_cast<double>(n);
 }
 
-double TrainLog::first_loss(size_t window) const {
-  double sum = 0;
-  size_t n = 0;
-  for (size_t i = 0; i < losses_.size() && n < window; ++i)
-    if (std::isfinite(losses_[i])) sum += losses_[i], ++n;
-  return n == 0 ? 0 : sum / static_cast<double>(n);
-}
+double TrainLog::recent_loss(size_t window) const { return mean_of_finite(losses_.rbegin(), losses_.rend(), window); }
+
+double TrainLog::first_loss(size_t window) const { return mean_of_finite(losses_.begin(), losses_.end(), window); }
 
 void TrainLog::plot(const std::string& png) const {
   std::vector<double> smooth(losses_.size());  // the mean of the finite losses among the last kSmoothing

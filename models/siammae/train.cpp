@@ -273,7 +273,7 @@ Learner make_learner(const TrainOptions& options, const Checkpoint& resumed, Dev
 // config.json: every setting of this run that later resumes keep.
 void write_config(const TrainOptions& options, const RunFolder& run) {
   const std::string text = options.to_json().dump(2) + "\n";
-  write_file_atomically(run.config(), text.data(), text.size(), "train", Durability::kSynced);
+  write_file_atomically(run.config(), text, "train", Durability::kSynced);
 }
 
 // A fixed batch of pairs and masks, reconstructed at every picture step so pictures compare.

@@ -22,14 +22,13 @@ const std::set<std::string> kTopTensors = {"cls_token",   "pos_embed", "patch_em
 // Heads of the standard ViT widths (Ti, S, B, L, H), all with 64-wide heads but ViT-H's 80.
 const std::map<int64_t, int64_t> kStandardHeads = {{192, 3}, {384, 6}, {768, 12}, {1024, 16}, {1280, 16}};
 
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
 // `name` without its wrapper prefixes, which are added to `stripped`.
 std::string strip_wrappers(std::string name, std::set<std::string>& stripped) {
   for (bool again = true; again;) {
     again = false;
     for (const std::string prefix : kWrapperPrefixes)
-      if (starts_with(name, prefix)) {
+      if (name.starts_with(prefix)) {
         stripped.insert(prefix);
         name = name.substr(prefix.size());
         again = true;
@@ -41,13 +40,13 @@ std::string strip_wrappers(std::string name, std::set<std::string>& stripped) {
 // The family a tensor is ignored as ("decoder", "head", ...), or "" when it is not ignored.
 std::string ignored_family(const std::string& name) {
   for (const char* family : kIgnoredFamilies)
-    if (starts_with(name, family)) return family;
+    if (name.starts_with(family)) return family;
   return "";
 }
 
 // For "blocks.12.attn.qkv.weight": index 12 and "attn.qkv.weight". False for other names.
 bool split_block_name(const std::string& name, int64_t& index, std::string& rest) {
-  if (!starts_with(name, "blocks.")) return false;
+  if (!name.starts_with("blocks.")) return false;
   const size_t dot = name.find('.', 7);
   if (dot == std::string::npos || dot == 7) return false;
   const std::string digits = name.substr(7, dot - 7);

@@ -53,7 +53,7 @@ bool Flags::parse(int argc, char** argv, int first) {
       std::cout << help();
       return false;
     }
-    check(arg.rfind("--", 0) == 0 && arg.size() > 2, command_, "unexpected argument '", arg,
+    check(arg.starts_with("--") && arg.size() > 2, command_, "unexpected argument '", arg,
           "' (flags look like --name value; see siammae ", command_, " --help)");
     std::string name = arg.substr(2), value;
     const size_t eq = name.find('=');

@@ -80,7 +80,7 @@ int info(int argc, char** argv) {
   for (const auto& [name, tensor] : c.model) {
     if (name.find("pos_embed") != std::string::npos) continue;  // fixed buffers, not parameters
     total += tensor.numel();
-    if (name.rfind("decoder", 0) == 0 || name == "mask_token") decoder += tensor.numel();
+    if (name.starts_with("decoder") || name == "mask_token") decoder += tensor.numel();
   }
   std::printf("checkpoint  %s\n", path.c_str());
   std::printf("model       %s: image %ld, patch %ld; %s encoder %ld wide, %ld blocks, %ld heads; %s decoder %ld wide, "

@@ -26,7 +26,7 @@ int report(int argc, char** argv) {
   options.split = flags.text("split");
   const std::string html = make_report(options);
   const std::string out = flags.text("out");
-  write_file_atomically(out, std::vector<uint8_t>(html.begin(), html.end()), "report");
+  write_file_atomically(out, html, "report");
   std::printf("report: %s (%.1f MB)\n", out.c_str(), static_cast<double>(html.size()) / 1e6);
   return 0;
 }
