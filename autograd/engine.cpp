@@ -15,12 +15,16 @@ bool grad_enabled() { return grad_mode; }
 void set_grad_enabled(bool enabled) { grad_mode = enabled; }
 
 // ---- nodes ----
-Node::Node(std::string name, std::vector<Edge> inputs, BackwardFn backward, Shape output_shape, DType output_dtype)
+Node::Node(std::string name, std::vector<Edge> inputs, SelectiveBackwardFn backward, Shape output_shape,
+           DType output_dtype)
     : name_(std::move(name)),
       inputs_(std::move(inputs)),
+      needs_(inputs_.size()),
       backward_(std::move(backward)),
       output_shape_(std::move(output_shape)),
-      output_dtype_(output_dtype) {}
+      output_dtype_(output_dtype) {
+  for (size_t i = 0; i < inputs_.size(); ++i) needs_[i] = inputs_[i].active();
+}
 
 Node::~Node() {
   // Destroying a 100,000-op chain recursively would overflow the stack. Instead, take
@@ -38,6 +42,12 @@ Node::~Node() {
 }
 
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, Node::BackwardFn backward) {
+  if (!grad_enabled()) return out;
+  return record(name, std::move(out), inputs,
+                [rule = std::move(backward)](const Tensor& g, const std::vector<bool>&) { return rule(g); });
+}
+
+Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, Node::SelectiveBackwardFn backward) {
   if (!grad_enabled()) return out;
   bool any = false;
   std::vector<Edge> edges(inputs.size());
@@ -82,11 +92,20 @@ Tensor Tensor::detach() const {
   return alias;
 }
 
-// Adds `grad` into a leaf's .grad. The first gradient is copied, so that it never aliases
-// a tensor of the graph (an optimizer may later scale .grad in place).
+// Whether `grad` is the only handle on memory of its own: a tensor a backward rule has just
+// made (a weight gradient from its GEMM), not a view of, or alias of, anything else.
+static bool owns_its_memory(const Tensor& grad) {
+  const TensorImpl& impl = grad.impl();
+  return grad.impl_ptr().use_count() == 1 && impl.storage.use_count() == 1 && grad.is_contiguous() &&
+         impl.offset == 0 && impl.storage->nbytes() == static_cast<std::size_t>(grad.numel()) * dtype_size(grad.dtype());
+}
+
+// Adds `grad` into a leaf's .grad. The first gradient never aliases a tensor of the graph (an
+// optimizer may later scale .grad in place): one that owns its memory is adopted as it is,
+// any other is copied. Copying every parameter's gradient would cost a pass over all weights.
 static void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad) {
   if (!leaf.grad) {
-    leaf.grad = clone(grad).impl_ptr();
+    leaf.grad = owns_its_memory(grad) ? grad.impl_ptr() : clone(grad).impl_ptr();
   } else {
     leaf.grad = add(Tensor(leaf.grad), grad).impl_ptr();
   }

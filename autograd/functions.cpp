@@ -416,30 +416,33 @@ static Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 Tensor add(const Tensor& a, const Tensor& b) {
   return record("add", binary(BinaryOp::Add, a, b), {a, b},
-                [sa = a.shape(), sb = b.shape()](const Tensor& g) -> std::vector<Tensor> {
-                  return {sum_to(g, sa), sum_to(g, sb)};
+                [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
+                  return std::vector<Tensor>{needs[0] ? sum_to(g, sa) : Tensor(), needs[1] ? sum_to(g, sb) : Tensor()};
                 });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   return record("sub", binary(BinaryOp::Sub, a, b), {a, b},
-                [sa = a.shape(), sb = b.shape()](const Tensor& g) -> std::vector<Tensor> {
-                  return {sum_to(g, sa), sum_to(neg(g), sb)};
+                [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
+                  return std::vector<Tensor>{needs[0] ? sum_to(g, sa) : Tensor(),
+                                             needs[1] ? sum_to(neg(g), sb) : Tensor()};
                 });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   return record("mul", binary(BinaryOp::Mul, a, b), {a, b},
-                [a = saved(a), b = saved(b)](const Tensor& g) -> std::vector<Tensor> {
-                  return {sum_to(g * b, a.shape()), sum_to(g * a, b.shape())};
+                [a = saved(a), b = saved(b)](const Tensor& g, const std::vector<bool>& needs) {
+                  return std::vector<Tensor>{needs[0] ? sum_to(g * b, a.shape()) : Tensor(),
+                                             needs[1] ? sum_to(g * a, b.shape()) : Tensor()};
                 });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   check_floating("div", a);
   return record("div", binary(BinaryOp::Div, a, b), {a, b},
-                [a = saved(a), b = saved(b)](const Tensor& g) -> std::vector<Tensor> {
-                  return {sum_to(g / b, a.shape()), sum_to(neg(g) * a / (b * b), b.shape())};
+                [a = saved(a), b = saved(b)](const Tensor& g, const std::vector<bool>& needs) {
+                  return std::vector<Tensor>{needs[0] ? sum_to(g / b, a.shape()) : Tensor(),
+                                             needs[1] ? sum_to(neg(g) * a / (b * b), b.shape()) : Tensor()};
                 });
 }
 
@@ -679,10 +682,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = new_like(out_shape, a, p.out_dtype);
   kernels(a).matmul(operand(p.operands[0], m, k), operand(p.operands[1], k, n), out, /*accumulate=*/false);
   return record("matmul", out, {a, b},
-                [a = saved(p.operands[0]), b = saved(p.operands[1]), mixed = p.autocast](const Tensor& g) {
+                [a = saved(p.operands[0]), b = saved(p.operands[1]), mixed = p.autocast](
+                    const Tensor& g, const std::vector<bool>& needs) {
                   AutocastGuard precision(mixed);  // the backward's products in the forward's precision
-                  return std::vector<Tensor>{sum_to(matmul(g, transpose(b, -1, -2)), a.shape()),
-                                             sum_to(matmul(transpose(a, -1, -2), g), b.shape())};
+                  return std::vector<Tensor>{
+                      needs[0] ? sum_to(matmul(g, transpose(b, -1, -2)), a.shape()) : Tensor(),
+                      needs[1] ? sum_to(matmul(transpose(a, -1, -2), g), b.shape()) : Tensor()};
                 });
 }
 
@@ -707,11 +712,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   out_shape.back() = out_features;
   return record("linear", raw_reshape(out, out_shape), {x, weight, bias},
                 [x2 = saved(x2), w = saved(p.operands[1]), x_shape = x.shape(), has_bias = bias.defined(),
-                 mixed = p.autocast](const Tensor& g) {
+                 mixed = p.autocast](const Tensor& g, const std::vector<bool>& needs) {
                   AutocastGuard precision(mixed);  // the backward's products in the forward's precision
                   Tensor g2 = reshape(g, {-1, g.size(-1)});  // (M, out)
-                  return std::vector<Tensor>{reshape(matmul(g2, w), x_shape), matmul(transpose(g2, 0, 1), x2),
-                                             has_bias ? sum(g2, {0}) : Tensor()};
+                  return std::vector<Tensor>{needs[0] ? reshape(matmul(g2, w), x_shape) : Tensor(),
+                                             needs[1] ? matmul(transpose(g2, 0, 1), x2) : Tensor(),
+                                             has_bias && needs[2] ? sum(g2, {0}) : Tensor()};
                 });
 }
 

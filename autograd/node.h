@@ -26,20 +26,27 @@ class Node {
  public:
   // Gradients of the inputs, in input order; an undefined Tensor means "no gradient".
   using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+  // The same, told which inputs need a gradient (needs[i]: input i requires grad). A rule may
+  // leave the others undefined and skip their work: the input gradient of a layer whose
+  // input is data, or the gradient of a fixed table that was added in.
+  using SelectiveBackwardFn =
+      std::function<std::vector<Tensor>(const Tensor& grad_output, const std::vector<bool>& needs)>;
 
-  Node(std::string name, std::vector<Edge> inputs, BackwardFn backward, Shape output_shape, DType output_dtype);
+  Node(std::string name, std::vector<Edge> inputs, SelectiveBackwardFn backward, Shape output_shape,
+       DType output_dtype);
   ~Node();  // releases long chains of nodes without recursion
 
   const std::string& name() const { return name_; }
   const std::vector<Edge>& inputs() const { return inputs_; }
   const Shape& output_shape() const { return output_shape_; }
   DType output_dtype() const { return output_dtype_; }
-  std::vector<Tensor> backward(const Tensor& grad_output) const { return backward_(grad_output); }
+  std::vector<Tensor> backward(const Tensor& grad_output) const { return backward_(grad_output, needs_); }
 
  private:
   std::string name_;
   std::vector<Edge> inputs_;
-  BackwardFn backward_;
+  std::vector<bool> needs_;  // inputs_[i].active(), kept for the rule
+  SelectiveBackwardFn backward_;
   Shape output_shape_;
   DType output_dtype_;
 };
@@ -61,8 +68,10 @@ class NoGradGuard {
 };
 
 // Attaches `out` to the graph: if grad mode is on and any input requires grad, out gets a
-// Node named `name` with `backward` as its rule. Returns out. Used by every op.
+// Node named `name` with `backward` as its rule. Returns out. Used by every op; ops whose rule
+// can skip the work for inputs that need no gradient pass a SelectiveBackwardFn.
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, Node::BackwardFn backward);
+Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, Node::SelectiveBackwardFn backward);
 
 // A DOT (graphviz) description of the graph that produced `root`, for teaching:
 // `dot -Tpng graph.dot -o graph.png`.

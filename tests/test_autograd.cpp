@@ -27,6 +27,26 @@ TEST_CASE("leaf gradients accumulate until zero_grad") {
   CHECK_FALSE(x.grad().defined());
 }
 
+TEST_CASE("a leaf's first gradient never aliases another tensor, adopted or copied") {
+  // w's gradient from the product is a fresh tensor (adopted as w.grad, not copied).
+  Tensor w = leaf({1, 2}), x = from_vector(std::vector<double>{3, 4}, {2}, {.dtype = DType::F64});
+  sum(w * x).backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{3, 4});
+  // a + b hands the same gradient tensor to both: each .grad must still be its own memory,
+  // so that scaling one in place (as an optimizer does) leaves the other alone.
+  Tensor a = leaf({1, 2}), b = leaf({5, 6});
+  Tensor y = a + b;
+  y.backward(from_vector(std::vector<double>{1, 1}, {2}, {.dtype = DType::F64}));
+  CHECK(a.grad().raw_data() != b.grad().raw_data());
+  copy_(a.grad(), a.grad() * 2.0);
+  CHECK(b.grad().to_vector<double>() == std::vector<double>{1, 1});
+  // A gradient that is a view (expand of the seed) is copied, never adopted.
+  Tensor c = leaf({7, 8});
+  sum(c).backward();
+  CHECK(c.grad().is_contiguous());
+  CHECK(c.grad().to_vector<double>() == std::vector<double>{1, 1});
+}
+
 TEST_CASE("no-grad mode and detach record nothing") {
   Tensor x = leaf({1, 2});
   {
@@ -83,6 +103,24 @@ TEST_CASE("only the inputs that require grad receive one") {
   sum(a * b).backward();
   CHECK(a.grad().to_vector<double>() == std::vector<double>{3, 4});
   CHECK_FALSE(b.grad().defined());
+}
+
+TEST_CASE("a selective rule is told which inputs need a gradient") {
+  Tensor w = leaf({1, 2});
+  Tensor data = from_vector(std::vector<double>{3, 4}, {2}, {.dtype = DType::F64});
+  std::vector<bool> told;
+  Tensor y = record("probe", w * data, {data, w}, [&told](const Tensor& g, const std::vector<bool>& needs) {
+    told = needs;
+    return std::vector<Tensor>{Tensor(), g * 2.0};
+  });
+  sum(y).backward();
+  CHECK(told == std::vector<bool>{false, true});
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{2, 2});
+  // Built-in rules skip the work for inputs that need nothing: the data's gradient is not made.
+  Tensor weight = leaf({1, 2, 3, 4}).reshape({2, 2}).detach().requires_grad_();
+  Tensor x = from_vector(std::vector<double>{1, 1, 2, 0}, {2, 2}, {.dtype = DType::F64});
+  sum(linear(x, weight, Tensor()) + matmul(x, weight)).backward();
+  CHECK(weight.grad().to_vector<double>() == std::vector<double>{6, 4, 4, 2});
 }
 
 TEST_CASE("graph_dot describes the graph for graphviz") {
