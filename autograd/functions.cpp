@@ -814,6 +814,45 @@ static Tensor as_heads(const Tensor& x) {
   return t.strides().back() == 1 || t.size(-1) == 1 ? t : raw_copy(t);
 }
 
+// The fused kernels on (B, H, N|M, D) head views: the output, seen as (B, H, N, Dv), lies as
+// (B, N, H, Dv), so merging the heads back into (B, N, H * Dv), what the projection after
+// attention reads, is a view, not a copy; lse (B, H, N) is kept for the backward. With
+// segments (self-attention only), each segment's tokens attend among themselves: one kernel
+// call per segment on views of its rows, one lse each.
+struct FusedAttention {
+  Tensor out;
+  std::vector<Tensor> lse;
+  std::vector<int64_t> segments;  // token counts; empty: every query attends to every key
+
+  // Segment i's tokens of a (B, H, tokens, D) view; the whole view without segments.
+  Tensor segment(const Tensor& t4, size_t i) const {
+    if (segments.empty()) return t4;
+    const int64_t first = std::accumulate(segments.begin(), segments.begin() + static_cast<int64_t>(i), int64_t(0));
+    return raw_narrow(t4, 2, first, segments[i]);
+  }
+};
+static FusedAttention fused_attention(const Tensor& q4, const Tensor& k4, const Tensor& v4, double scale,
+                                      DType out_dtype, std::vector<int64_t> segments = {}) {
+  const int64_t b = q4.size(0), h = q4.size(1), n = q4.size(2), dv = v4.size(3);
+  FusedAttention f{raw_permute(new_like({b, n, h, dv}, q4, out_dtype), {0, 2, 1, 3}), {}, std::move(segments)};
+  for (size_t i = 0; i < std::max<size_t>(f.segments.size(), 1); ++i) {
+    const Tensor q = f.segment(q4, i);
+    f.lse.push_back(new_like({b, h, q.size(2)}, q4, out_dtype));
+    kernels(q4).attention(q, f.segment(k4, i), f.segment(v4, i), scale, f.segment(f.out, i), f.lse.back());
+  }
+  return f;
+}
+static void fused_attention_backward(const Tensor& q4, const Tensor& k4, const Tensor& v4, const FusedAttention& f,
+                                     const Tensor& g4, double scale, const Tensor& gq, const Tensor& gk,
+                                     const Tensor& gv) {
+  for (size_t i = 0; i < f.lse.size(); ++i)
+    kernels(q4).attention_backward(f.segment(q4, i), f.segment(k4, i), f.segment(v4, i), f.segment(f.out, i),
+                                   f.lse[i], f.segment(g4, i), scale, f.segment(gq, i), f.segment(gk, i),
+                                   f.segment(gv, i));
+}
+// What the backward rule keeps: aliases, since the op's output may be a view of `out` itself.
+static FusedAttention saved(const FusedAttention& f) { return {saved(f.out), f.lse, f.segments}; }
+
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
                                     Tensor* weights_out) {
   const char* op = "scaled_dot_product_attention";
@@ -835,17 +874,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   }
   // The fused kernels: no (N, M) matrix is kept, in the forward or the backward.
   Tensor q4 = as_heads(p.operands[0]), k4 = as_heads(p.operands[1]), v4 = as_heads(p.operands[2]);  // (B, H, N|M, D|Dv)
-  const int64_t b = q4.size(0), h = q4.size(1), n = q4.size(2), dv = v4.size(3);
-  // The output lies as (B, N, H, Dv) and is seen as (B, H, N, Dv): merging the heads back into
-  // (B, N, H * Dv), what the projection after attention reads, is then a view, not a copy.
-  Tensor out = raw_permute(new_like({b, n, h, dv}, q, p.out_dtype), {0, 2, 1, 3});
-  Tensor lse = new_like({b, h, n}, q, p.out_dtype);
-  kernels(q).attention(q4, k4, v4, scale, out, lse);
+  const FusedAttention fused = fused_attention(q4, k4, v4, scale, p.out_dtype);
   Shape out_shape = q.shape();
-  out_shape.back() = dv;
-  Tensor result = raw_reshape(out, out_shape);
-  return record(op, result, {q, k, v},
-                [q4 = saved(q4), k4 = saved(k4), v4 = saved(v4), out = saved(out), lse, scale,
+  out_shape.back() = v.size(-1);
+  return record(op, raw_reshape(fused.out, out_shape), {q, k, v},
+                [q4 = saved(q4), k4 = saved(k4), v4 = saved(v4), fused = saved(fused), scale,
                  shapes = std::vector<Shape>{q.shape(), k.shape(), v.shape()}](const Tensor& g) -> std::vector<Tensor> {
                   Tensor g4 = as_heads(g);
                   // Gradients in the (B, N, H, D) layout too, for the same reason as the output.
@@ -853,9 +886,71 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                     return raw_permute(new_like({x.size(0), x.size(2), x.size(1), x.size(3)}, x, g4.dtype()), {0, 2, 1, 3});
                   };
                   Tensor gq = like_heads(q4), gk = like_heads(k4), gv = like_heads(v4);
-                  kernels(q4).attention_backward(q4, k4, v4, out, lse, g4, scale, gq, gk, gv);
+                  fused_attention_backward(q4, k4, v4, fused, g4, scale, gq, gk, gv);
                   return {raw_reshape(gq, shapes[0]), raw_reshape(gk, shapes[1]), raw_reshape(gv, shapes[2])};
                 });
+}
+
+// Part `part` of a packed projection (B, N, parts * C), C = heads * D, seen as the heads
+// (B, H, N, D) of that part: a view (the packed tensor's last dim must be contiguous).
+static Tensor packed_heads(const Tensor& packed, int64_t part, int64_t heads, int64_t c) {
+  const Shape& s = packed.strides();
+  const int64_t d = c / heads;
+  return make_view(packed, {packed.size(0), heads, packed.size(1), d}, {s[0], d, s[1], 1}, packed.offset() + part * c);
+}
+
+// Self-attention (inputs {qkv}, optionally in segments) or cross-attention (inputs {q, kv})
+// from packed projections.
+static Tensor packed_attention(const std::vector<Tensor>& inputs, int64_t heads, const std::vector<int64_t>& segments) {
+  const char* op = "scaled_dot_product_attention";
+  const bool self = inputs.size() == 1;
+  const Tensor& queries = inputs.front();
+  const Tensor& keys_values = inputs.back();
+  const int64_t q_parts = self ? 3 : 1, kv_parts = self ? 3 : 2, kv_first = self ? 1 : 0;
+  const std::string given = self ? "qkv " + shape_str(queries.shape())
+                                  : "q " + shape_str(queries.shape()) + " and kv " + shape_str(keys_values.shape());
+  check(queries.dim() == 3 && keys_values.dim() == 3 && queries.size(0) == keys_values.size(0) && heads > 0 &&
+            queries.size(2) % (q_parts * heads) == 0 && keys_values.size(2) * q_parts == queries.size(2) * kv_parts,
+        op, given, " must be ", self ? "(B, N, 3 C)" : "(B, N, C) and (B, M, 2 C)", " with C a multiple of ", heads,
+        " heads");
+  check(keys_values.size(1) > 0, op, "needs at least one key, got ", fmt(keys_values.shape()));
+  if (!segments.empty()) {
+    const bool positive = std::all_of(segments.begin(), segments.end(), [](int64_t n) { return n > 0; });
+    check(positive && std::accumulate(segments.begin(), segments.end(), int64_t(0)) == queries.size(1), op,
+          "segments ", shape_str(segments), " must be positive token counts that sum to the ", queries.size(1),
+          " tokens of ", given);
+  }
+  const int64_t c = queries.size(2) / q_parts;
+  const ProductOperands p = product_operands(op, inputs);  // bfloat16 copies under autocast
+  auto last_dim_contiguous = [](const Tensor& x) { return x.strides().back() == 1 ? x : raw_copy(x); };
+  const Tensor q_src = last_dim_contiguous(p.operands.front());
+  const Tensor kv_src = self ? q_src : last_dim_contiguous(p.operands.back());
+  const Tensor q4 = packed_heads(q_src, 0, heads, c), k4 = packed_heads(kv_src, kv_first, heads, c),
+               v4 = packed_heads(kv_src, kv_first + 1, heads, c);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c / heads));
+  const FusedAttention fused = fused_attention(q4, k4, v4, scale, p.out_dtype, segments);
+  const int64_t b = queries.size(0), n = queries.size(1);
+  Tensor merged = raw_reshape(raw_permute(fused.out, {0, 2, 1, 3}), {b, n, c});  // (B, N, C), a view
+  return record(op, merged, inputs,
+                [q4 = saved(q4), k4 = saved(k4), v4 = saved(v4), fused = saved(fused), scale, self, heads, c, kv_first,
+                 shapes = std::vector<Shape>{queries.shape(), keys_values.shape()}](const Tensor& g) {
+                  Tensor gc = raw_contiguous(g);  // (B, N, C) -> heads (B, H, N, D), a view
+                  Tensor g4 = raw_permute(raw_reshape(gc, {gc.size(0), gc.size(1), heads, c / heads}), {0, 2, 1, 3});
+                  // Each packed input gets one gradient, every part of it written by the kernel.
+                  std::vector<Tensor> grads{new_like(shapes[0], g, g.dtype())};
+                  if (!self) grads.push_back(new_like(shapes[1], g, g.dtype()));
+                  fused_attention_backward(q4, k4, v4, fused, g4, scale, packed_heads(grads.front(), 0, heads, c),
+                                           packed_heads(grads.back(), kv_first, heads, c),
+                                           packed_heads(grads.back(), kv_first + 1, heads, c));
+                  return grads;
+                });
+}
+
+Tensor multi_head_attention(const Tensor& qkv, int64_t heads, const std::vector<int64_t>& segments) {
+  return packed_attention({qkv}, heads, segments);
+}
+Tensor multi_head_attention(const Tensor& q, const Tensor& kv, int64_t heads) {
+  return packed_attention({q, kv}, heads, {});
 }
 
 // ======================= joining and indexing =======================

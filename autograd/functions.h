@@ -116,6 +116,16 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
 // scale 0 means 1/sqrt(D). When `weights_out` is given it receives the attention weights.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale = 0,
                                     Tensor* weights_out = nullptr);
+// The same attention over `heads` heads, read straight from packed projections as attention
+// layers make them: self-attention from qkv (B, N, 3 C) -> (B, N, C), or cross-attention from
+// q (B, N, C) and kv (B, M, 2 C) -> (B, N, C); C = heads * D, scale 1/sqrt(D). Nothing is
+// copied going in, and each packed input gets one gradient: slicing q, k and v out of qkv
+// instead would give each slice a zero-padded full-size gradient, to be summed.
+// With `segments` (token counts that sum to N), the tokens of each segment attend only among
+// themselves: several sequences of different lengths in one qkv, as when a siamese encoder
+// runs two frames' tokens through each product together.
+Tensor multi_head_attention(const Tensor& qkv, int64_t heads, const std::vector<int64_t>& segments = {});
+Tensor multi_head_attention(const Tensor& q, const Tensor& kv, int64_t heads);
 
 // ---- joining and indexing ----
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);

@@ -23,21 +23,21 @@ Attention::Attention(int64_t dim, int64_t heads, bool qkv_bias) : heads(heads) {
   proj = register_module("proj", std::make_shared<Linear>(dim, dim));
 }
 
-// Rows [part * C, (part + 1) * C) of a packed projection (qkv: 3 parts, kv: 2) applied to x:
-// one product per part rather than slicing one (B, N, parts * C) product, because the
-// gradient of a slice of activations is a zero-padded full-size copy, while the gradient of
-// a slice of the weights is small. The parameters keep their packed MAE names and layouts.
-static Tensor project_part(const Linear& packed, const Tensor& x, int64_t part, int64_t c) {
-  return linear(x, packed.weight.narrow(0, part * c, c), packed.bias.defined() ? packed.bias.narrow(0, part * c, c) : Tensor());
+// Heads of part `part` of a packed projection (B, N, parts * C), for the attention maps of
+// pictures (keep_weights): the plain composition, which keeps the weights.
+static Tensor part_heads(const Tensor& packed, int64_t part, int64_t c, int64_t heads) {
+  return split_heads(packed.narrow(2, part * c, c), heads);
 }
 
-Tensor Attention::forward(const Tensor& x) const {
+Tensor Attention::forward(const Tensor& x, const std::vector<int64_t>& segments) const {
   check_tokens(x, proj->weight.size(0), "input");
   const int64_t c = x.size(2);
-  Tensor q = split_heads(project_part(*qkv, x, 0, c), heads);  // (B, H, N, D) each
-  Tensor k = split_heads(project_part(*qkv, x, 1, c), heads);
-  Tensor v = split_heads(project_part(*qkv, x, 2, c), heads);
-  Tensor out = scaled_dot_product_attention(q, k, v, 0, keep_weights ? &last_weights : nullptr);  // (B, H, N, D)
+  Tensor projected = qkv->forward(x);  // (B, N, 3C): q, k and v from one product
+  if (!keep_weights) return proj->forward(multi_head_attention(projected, heads, segments));
+  check(segments.empty(), "Attention", "keep_weights keeps the maps of one sequence, got segments ",
+        shape_str(segments));
+  Tensor out = scaled_dot_product_attention(part_heads(projected, 0, c, heads), part_heads(projected, 1, c, heads),
+                                            part_heads(projected, 2, c, heads), 0, &last_weights);  // (B, H, N, D)
   return proj->forward(merge_heads(out));
 }
 
@@ -54,10 +54,11 @@ Tensor CrossAttention::forward(const Tensor& x, const Tensor& memory) const {
   check_tokens(memory, c, "memory");
   check(memory.size(0) == x.size(0), "CrossAttention", "batch of queries ", fmt(x.shape()), " and memory ",
         fmt(memory.shape()), " differ");
-  Tensor queries = split_heads(q->forward(x), heads);                  // (B, H, N, D)
-  Tensor keys = split_heads(project_part(*kv, memory, 0, c), heads);    // (B, H, M, D)
-  Tensor values = split_heads(project_part(*kv, memory, 1, c), heads);  // (B, H, M, D)
-  Tensor out = scaled_dot_product_attention(queries, keys, values, 0, keep_weights ? &last_weights : nullptr);
+  Tensor queries = q->forward(x);          // (B, N, C)
+  Tensor keys_values = kv->forward(memory);  // (B, M, 2C): k and v from one product
+  if (!keep_weights) return proj->forward(multi_head_attention(queries, keys_values, heads));
+  Tensor out = scaled_dot_product_attention(split_heads(queries, heads), part_heads(keys_values, 0, c, heads),
+                                            part_heads(keys_values, 1, c, heads), 0, &last_weights);
   return proj->forward(merge_heads(out));
 }
 

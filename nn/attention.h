@@ -2,9 +2,10 @@
 //
 // Attention (self): one packed projection qkv (dim -> 3 dim), heads attend within x, proj.
 // CrossAttention: queries from x (q: dim -> dim), keys and values from a memory sequence
-// (kv: dim -> 2 dim), proj. Both call scaled_dot_product_attention, one op with its own
-// fused kernels and backward rule. The heads are strided views: split_heads and merge_heads
-// copy nothing.
+// (kv: dim -> 2 dim), proj. Both hand the packed projections to multi_head_attention, one op
+// with its own fused kernels and backward rule, which reads the heads as strided views and
+// writes one gradient per packed projection. With keep_weights (attention maps for pictures)
+// they call scaled_dot_product_attention's plain composition, which keeps the weights.
 #pragma once
 
 #include "nn/layers.h"
@@ -19,7 +20,9 @@ Tensor merge_heads(const Tensor& x);
 class Attention : public Module {
  public:
   Attention(int64_t dim, int64_t heads, bool qkv_bias = true);
-  Tensor forward(const Tensor& x) const;  // (B, N, C) -> (B, N, C)
+  // (B, N, C) -> (B, N, C). With segments (token counts summing to N), the tokens of each
+  // segment attend only among themselves (multi_head_attention).
+  Tensor forward(const Tensor& x, const std::vector<int64_t>& segments = {}) const;
   std::shared_ptr<Linear> qkv, proj;
   int64_t heads;
   // When true, forward keeps its attention weights (B, H, N, N) in last_weights, for pictures.

@@ -20,8 +20,8 @@ Block::Block(int64_t dim, int64_t heads, double mlp_ratio, bool qkv_bias, double
   mlp = register_module("mlp", std::make_shared<Mlp>(dim, static_cast<int64_t>(dim * mlp_ratio)));
 }
 
-Tensor Block::forward(const Tensor& x) const {
-  Tensor h = x + attn->forward(norm1->forward(x));  // (B, N, C)
+Tensor Block::forward(const Tensor& x, const std::vector<int64_t>& segments) const {
+  Tensor h = x + attn->forward(norm1->forward(x), segments);  // (B, N, C)
   return h + mlp->forward(norm2->forward(h));
 }
 
@@ -151,6 +151,28 @@ Tensor VisionTransformer::forward_tokens(const Tensor& tokens) const {
   Tensor x = cat({cls, tokens}, 1);                                                   // (B, 1 + n, D)
   for (const auto& block : *blocks) x = block->forward(x);
   return norm->forward(x);
+}
+
+std::vector<Tensor> VisionTransformer::forward_token_sets(const std::vector<Tensor>& token_sets) const {
+  check(!token_sets.empty(), "VisionTransformer", "forward_token_sets needs at least one token set");
+  const int64_t b = token_sets[0].size(0);
+  Tensor cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand({b, 1, config.dim});  // (B, 1, D)
+  std::vector<Tensor> sequences;  // CLS, set 0, CLS, set 1, ...
+  std::vector<int64_t> segments;
+  for (const Tensor& tokens : token_sets) {
+    check(tokens.dim() == 3 && tokens.size(0) == b && tokens.size(2) == config.dim, "VisionTransformer",
+          "token sets must be (", b, ", n, ", config.dim, "), got ", fmt(tokens.shape()));
+    sequences.push_back(cls);
+    sequences.push_back(tokens);
+    segments.push_back(1 + tokens.size(1));
+  }
+  Tensor x = cat(sequences, 1);  // (B, sum(1 + n_i), D)
+  for (const auto& block : *blocks) x = block->forward(x, segments);
+  x = norm->forward(x);
+  std::vector<Tensor> outputs;  // (B, 1 + n_i, D) each
+  int64_t first = 0;
+  for (int64_t count : segments) outputs.push_back(x.narrow(1, first, count)), first += count;
+  return outputs;
 }
 
 Tensor VisionTransformer::forward(const Tensor& images) const { return forward_tokens(embed_patches(images)); }

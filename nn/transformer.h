@@ -34,7 +34,8 @@ class Block : public Module {
  public:
   Block(int64_t dim, int64_t heads, double mlp_ratio = 4.0, bool qkv_bias = true, double eps = 1e-6,
         NormKind norm = NormKind::LayerNorm);
-  Tensor forward(const Tensor& x) const;  // (B, N, C) -> (B, N, C)
+  // (B, N, C) -> (B, N, C); segments as in Attention::forward.
+  Tensor forward(const Tensor& x, const std::vector<int64_t>& segments = {}) const;
   std::shared_ptr<Norm> norm1, norm2;
   std::shared_ptr<Attention> attn;
   std::shared_ptr<Mlp> mlp;
@@ -151,6 +152,11 @@ class VisionTransformer : public Module {
   Tensor embed_patches(const Tensor& images) const;
   // CLS (with its position) prepended to `tokens` (B, n, D), then blocks and norm.
   Tensor forward_tokens(const Tensor& tokens) const;
+  // forward_tokens of several token sets (B, n_i, D) at once, each its own sequence: their rows
+  // go through every product, norm and MLP together (one GEMM per weight instead of one per
+  // set), and attention keeps them apart. Equal to calling forward_tokens on each; faster
+  // when a set is small (the few visible patches of a masked frame).
+  std::vector<Tensor> forward_token_sets(const std::vector<Tensor>& token_sets) const;
   // Patch features of images of any size (multiples of the patch size): the position table is
   // resized bicubically from the training grid to the images' grid (config.position_resize), as
   // DINO does for evaluation. (B, C, H, W) -> (B, H/p, W/p, D), after the final norm, CLS dropped.

@@ -78,6 +78,12 @@ static const std::map<std::string, Runner>& runners() {
          return rms_norm(in[0], a.at("normalized_shape").get<Shape>(), in.size() > 1 ? in[1] : Tensor(), a.at("eps"));
        }},
       {"scaled_dot_product_attention", [](const Inputs& in, const Attrs& a) {
+         if (a.contains("heads")) {  // the packed form: qkv, or q and kv
+           const int64_t heads = a.at("heads");
+           const auto segments = attr(a, "segments", std::vector<int64_t>{});
+           return in.size() == 1 ? multi_head_attention(in[0], heads, segments)
+                                 : multi_head_attention(in[0], in[1], heads);
+         }
          return scaled_dot_product_attention(in[0], in[1], in[2], attr(a, "scale", 0.0));
        }},
       {"cat", [](const Inputs& in, const Attrs& a) { return cat(in, a.at("dim")); }},

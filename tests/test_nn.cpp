@@ -86,6 +86,42 @@ TEST_CASE("a tiny ViT matches PyTorch, Conv2d patch weights included") {
                         [&](const std::vector<Tensor>& in) { return vit.forward(in[0]); }, DType::F64, 1e-9, 1e-10);
 }
 
+TEST_CASE("token sets run together equal each set run alone: tokens and every gradient") {
+  ViTConfig config;
+  config.image_size = 16, config.patch_size = 4, config.dim = 16, config.depth = 2, config.heads = 2;
+  VisionTransformer vit(config);
+  vit.to(DType::F64);
+  Generator gen(3);
+  const Tensor a = randn({2, 5, 16}, {.dtype = DType::F64}, &gen), b = randn({2, 2, 16}, {.dtype = DType::F64}, &gen);
+  const Tensor wa = randn({2, 6, 16}, {.dtype = DType::F64}, &gen), wb = randn({2, 3, 16}, {.dtype = DType::F64}, &gen);
+  auto gradients = [&] {
+    std::vector<Tensor> grads;
+    for (const Tensor& p : vit.parameters()) grads.push_back(p.grad());
+    vit.zero_grad();
+    return grads;
+  };
+  const Tensor alone_a = vit.forward_tokens(a), alone_b = vit.forward_tokens(b);
+  sum(alone_a * wa).backward();  // gradients accumulate over both
+  sum(alone_b * wb).backward();
+  const std::vector<Tensor> expected = gradients();
+  const std::vector<Tensor> together = vit.forward_token_sets({a, b});
+  CHECK(closeness(together[0], alone_a, 1e-12, 1e-12) <= 1.0);
+  CHECK(closeness(together[1], alone_b, 1e-12, 1e-12) <= 1.0);
+  (sum(together[0] * wa) + sum(together[1] * wb)).backward();
+  const std::vector<Tensor> got = gradients();
+  for (size_t i = 0; i < got.size(); ++i) {
+    REQUIRE(got[i].defined() == expected[i].defined());  // the patch embedding is not used here
+    if (expected[i].defined()) CHECK(closeness(got[i], expected[i], 1e-12, 1e-12) <= 1.0);
+  }
+  // Attention maps are kept for one sequence only; segments that do not cover the tokens fail.
+  (*vit.blocks)[0]->attn->keep_weights = true;
+  CHECK_THROWS_WITH_AS(vit.forward_token_sets({a, b}), doctest::Contains("keep_weights keeps the maps of one sequence"),
+                       std::exception);
+  CHECK_THROWS_WITH_AS(multi_head_attention(randn({2, 5, 48}), 2, {2, 2}),
+                       doctest::Contains("segments (2, 2) must be positive token counts that sum to the 5 tokens"),
+                       std::exception);
+}
+
 TEST_CASE("parameter names and counts follow MAE") {
   VisionTransformer vit(vit_preset("vit_small_patch16"));
   const NamedTensors params = vit.named_parameters();

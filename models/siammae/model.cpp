@@ -57,18 +57,25 @@ PairMasks SiamMAE::sample_masks(int64_t batch, Generator& gen) const {
   return masks;
 }
 
+Tensor SiamMAE::visible_tokens(const Tensor& images, const PatchMask& mask) const {
+  Tensor tokens = embed_patches(images);                                      // (B, N, D)
+  return mask.ids_keep.defined() ? take_tokens(tokens, mask.ids_keep) : tokens;  // (B, n_keep, D)
+}
+
 Tensor SiamMAE::encode(const Tensor& images, const PatchMask& mask) const {
-  Tensor tokens = embed_patches(images);  // (B, N, D)
-  if (mask.ids_keep.defined()) tokens = take_tokens(tokens, mask.ids_keep);  // (B, n_keep, D)
-  return forward_tokens(tokens);          // (B, 1 + n, D)
+  return forward_tokens(visible_tokens(images, mask));  // (B, 1 + n, D)
 }
 
 std::pair<Tensor, Tensor> SiamMAE::encode_pair(const Tensor& f1, const Tensor& f2, const PairMasks& masks) const {
-  if (model_config.encoder == EncoderKind::Siamese) return {encode(f1, masks.f1), encode(f2, masks.f2)};
+  if (model_config.encoder == EncoderKind::Siamese) {
+    // The same as encode(f1), encode(f2), with both frames' rows in each product: f2 keeps only
+    // a few patches, and alone its products would be too small to run at full speed.
+    std::vector<Tensor> h = forward_token_sets({visible_tokens(f1, masks.f1), visible_tokens(f2, masks.f2)});
+    return {h[0], h[1]};
+  }
   // Joint encoder: both frames' visible patches form one sequence behind one CLS token;
   // each frame's output gets that CLS back.
-  Tensor t1 = embed_patches(f1), t2 = take_tokens(embed_patches(f2), masks.f2.ids_keep);  // (B, n1, D), (B, n2, D)
-  if (masks.f1.ids_keep.defined()) t1 = take_tokens(t1, masks.f1.ids_keep);
+  Tensor t1 = visible_tokens(f1, masks.f1), t2 = visible_tokens(f2, masks.f2);  // (B, n1, D), (B, n2, D)
   auto [cls, rest] = split_cls(forward_tokens(cat({t1, t2}, 1)));  // (B, 1, D), (B, n1 + n2, D)
   const int64_t n1 = t1.size(1), n2 = t2.size(1);
   return {cat({cls, rest.narrow(1, 0, n1)}, 1), cat({cls, rest.narrow(1, n1, n2)}, 1)};

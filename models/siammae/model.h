@@ -63,8 +63,11 @@ class SiamMAE : public VisionTransformer {
   std::shared_ptr<Linear> decoder_pred;
 
  private:
-  // Encoder outputs of both frames: siamese (each alone) or joint (one sequence).
+  // Encoder outputs of both frames: siamese (each its own sequence, sharing the products) or
+  // joint (one sequence).
   std::pair<Tensor, Tensor> encode_pair(const Tensor& f1, const Tensor& f2, const PairMasks& masks) const;
+  // The patch tokens (with positions) that `mask` keeps: (B, n_keep, D), or all N.
+  Tensor visible_tokens(const Tensor& images, const PatchMask& mask) const;
   // decoder_embed(tokens) + the positions of the kept patches (CLS first): (B, 1+n, Dd).
   Tensor embed_memory(const Tensor& tokens, const PatchMask& mask) const;
   // decoder_embed(tokens), mask tokens appended, unshuffled, + positions: (B, 1+N, Dd).

@@ -177,6 +177,35 @@ add("scaled_dot_product_attention/heads", "scaled_dot_product_attention", attent
 add("scaled_dot_product_attention/scale", "scaled_dot_product_attention", lambda q, k, v: attention(q, k, v, 0.3),
     [randn(4, 8), randn(7, 8), randn(7, 2)], {"scale": 0.3})
 
+
+def heads_of(x, heads):  # (B, N, C) -> (B, H, N, D)
+    b, n, c = x.shape
+    return x.reshape(b, n, heads, c // heads).transpose(1, 2)
+
+
+def merged(x):  # (B, H, N, D) -> (B, N, H * D)
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+def packed_self_attention(qkv, heads):  # multi_head_attention(qkv, heads)
+    q, k, v = (heads_of(part, heads) for part in qkv.chunk(3, -1))
+    return merged(attention(q, k, v))
+
+
+def packed_cross_attention(q, kv, heads):  # multi_head_attention(q, kv, heads)
+    k, v = (heads_of(part, heads) for part in kv.chunk(2, -1))
+    return merged(attention(heads_of(q, heads), k, v))
+
+
+add("scaled_dot_product_attention/packed_qkv", "scaled_dot_product_attention",
+    lambda qkv: packed_self_attention(qkv, 2), [randn(2, 5, 3 * 6)], {"heads": 2})
+add("scaled_dot_product_attention/packed_segments", "scaled_dot_product_attention",
+    lambda qkv: torch.cat([packed_self_attention(part, 2) for part in qkv.split([3, 1, 4], 1)], 1),
+    [randn(2, 8, 3 * 4)], {"heads": 2, "segments": [3, 1, 4]})
+add("scaled_dot_product_attention/packed_kv", "scaled_dot_product_attention",
+    lambda q, kv: packed_cross_attention(q, kv, 3), [randn(2, 4, 9), randn(2, 7, 2 * 9)], {"heads": 3})
+
 # ---------------- joining and indexing ----------------
 add("cat/dim1", "cat", lambda a, b, c: torch.cat([a, b, c], 1), [randn(2, 1, 3), randn(2, 4, 3), randn(2, 2, 3)],
     {"dim": 1})
