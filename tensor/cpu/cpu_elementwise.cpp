@@ -111,8 +111,12 @@ template <typename T> static T normal_cdf(T x) {
 }
 template <typename T> static T gelu_erf(T x) { return x * normal_cdf(x); }
 template <typename T> static T gelu_erf_grad(T x) {
-  const T pdf = exp_of(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
-  return normal_cdf(x) + x * pdf;
+  const T inv_sqrt_2pi = T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+  if constexpr (std::is_same_v<T, float>) {
+    return gelu_grad_float(x);
+  } else {
+    return normal_cdf(x) + x * std::exp(T(-0.5) * x * x) * inv_sqrt_2pi;
+  }
 }
 // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 template <typename T> static T gelu_tanh(T x) {

@@ -167,12 +167,14 @@ void CpuBackend::layer_norm_backward(const Tensor& gy, const Tensor& x, const Te
             for (int64_t i = 0; i < c; ++i) slot_w[i] += g[i] * ((xr[i] - row_mean) * row_rstd);
           if (slot_b)
             for (int64_t i = 0; i < c; ++i) slot_b[i] += g[i];
-          const double mean_g = sum_g / c, mean_gx = sum_gx / c;
+          // The input gradient element by element in T: its row sums are already in double.
+          const T mean_g = static_cast<T>(sum_g / c), mean_gx = static_cast<T>(sum_gx / c);
           T* gx_row = o + r * c;
+#pragma omp simd
           for (int64_t i = 0; i < c; ++i) {
-            const double gi = w ? g[i] * w[i] : g[i];
-            const double xhat = (xr[i] - row_mean) * row_rstd;
-            gx_row[i] = static_cast<T>(row_rstd * (gi - mean_g - xhat * mean_gx));
+            const T gi = w ? g[i] * w[i] : g[i];
+            const T xhat = (xr[i] - row_mean) * row_rstd;
+            gx_row[i] = row_rstd * (gi - mean_g - xhat * mean_gx);
           }
         }
       }
