@@ -111,6 +111,18 @@ static void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad) {
   }
 }
 
+// Adds a gradient into the sum a node is collecting: in place when the engine holds the sum's
+// only handle (no new buffer for each residual connection's second gradient), else as a new tensor.
+static void accumulate(Tensor& sum, const Tensor& grad) {
+  if (!sum.defined()) {
+    sum = grad;
+  } else if (owns_its_memory(sum)) {
+    add_(sum, grad);
+  } else {
+    sum = add(sum, grad);
+  }
+}
+
 static void check_gradient(const Tensor& grad, const Shape& shape, DType dtype, const std::string& where) {
   check(grad.shape() == shape && grad.dtype() == dtype, "backward", where, " produced a gradient of shape ",
         fmt(grad.shape()), " ", dtype_name(grad.dtype()), " for a tensor of shape ", fmt(shape), " ",
@@ -173,8 +185,7 @@ void Tensor::backward(const Tensor& grad_output) const {
       Node* next = edge.node.get();
       if (g.defined()) {
         check_gradient(g, next->output_shape(), next->output_dtype(), node->name());
-        Tensor& slot = grads[next];
-        slot = slot.defined() ? add(slot, g) : g;
+        accumulate(grads[next], g);
       }
       if (--dependencies[next] == 0) ready.push_back(next);
     }

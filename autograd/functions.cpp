@@ -1087,6 +1087,12 @@ void fill_(const Tensor& dst, double value) {
   kernels(dst).fill(dst, value);
 }
 
+void add_(const Tensor& dst, const Tensor& src) {
+  check_in_place("add_", dst);
+  check_same("add_", dst, src);
+  kernels(dst).binary(BinaryOp::Add, dst, broadcast_view(src, dst.shape(), "add_"), dst);  // elementwise: may alias
+}
+
 // ======================= tensor methods =======================
 
 Tensor Tensor::reshape(const Shape& shape) const { return sm::reshape(*this, shape); }

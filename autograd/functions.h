@@ -144,5 +144,6 @@ Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);  // 
 // saved in a graph); wrap the update in a NoGradGuard.
 void copy_(const Tensor& dst, const Tensor& src);  // dst[...] = src broadcast to dst, dtype converted
 void fill_(const Tensor& dst, double value);
+void add_(const Tensor& dst, const Tensor& src);  // dst[...] += src broadcast to dst; same dtype
 
 }  // namespace sm

@@ -22,7 +22,7 @@ using namespace sm;
 // backward counted as twice the forward. Per pair, with T1 = N + 1 tokens of f1, T2 = n + 1
 // of f2 (n visible patches), C / Cd the encoder / decoder widths, L / Ld their depths, P = 3 p^2:
 static const char* kFormula =
-    "step FLOPs = 3 x batch x forward; forward = patch embedding 2 N (2 P C)\n"
+    "step FLOPs = 3 x batch x forward; forward = patch embedding (N + n) 2 P C   [f1's patches, f2's visible ones]\n"
     "  + encoder, for T in (T1, T2): L (24 T C^2 + 4 T^2 C)        [qkv 6, proj 2, mlp 16 C^2; q k^T and a v]\n"
     "  + decoder_embed 2 (T1 + T2) C Cd\n"
     "  + decoder: Ld (28 Tq Cd^2 + 4 Tm Cd^2 + 4 Tq Cd (Tm + Tq))  [queries Tq = N + 1, every patch and CLS; memory Tm = T1]\n"
@@ -34,7 +34,7 @@ static double forward_flops(const SiamMAEConfig& c) {
   const double e = static_cast<double>(c.encoder_dim), d = static_cast<double>(c.decoder_dim);
   const double l = static_cast<double>(c.encoder_depth), ld = static_cast<double>(c.decoder_depth);
   const double tq = n + 1, tm = t1;  // decoder queries (every patch + CLS) and memory (f1's tokens)
-  double flops = 2 * n * (2 * p * e);
+  double flops = (n + t2 - 1) * 2 * p * e;
   for (double t : {t1, t2}) flops += l * (24 * t * e * e + 4 * t * t * e);
   flops += 2 * (t1 + t2) * e * d;
   flops += ld * (28 * tq * d * d + 4 * tm * d * d + 4 * tq * d * (tm + tq));

@@ -81,8 +81,16 @@ Tensor PatchEmbed::forward(const Tensor& images) const {
   const Tensor& w = proj->weight;  // (D, C, p, p)
   check(images.dim() == 4 && images.size(1) == w.size(1), "PatchEmbed", "images ", fmt(images.shape()),
         " must be (B, ", w.size(1), ", H, W)");
-  Tensor patches = patches_channels_first(images, patch);             // (B, N, C*p*p)
-  return matmul(patches, w.reshape({w.size(0), -1}).t()) + proj->bias;  // (B, N, D)
+  return project(patches_channels_first(images, patch));  // (B, N, C*p*p) -> (B, N, D)
+}
+
+Tensor PatchEmbed::project(const Tensor& patches) const {
+  const Tensor& w = proj->weight;  // (D, C, p, p)
+  return matmul(patches, w.reshape({w.size(0), -1}).t()) + proj->bias;
+}
+
+Tensor take_tokens(const Tensor& tokens, const Tensor& ids) {
+  return gather(tokens, 1, ids.unsqueeze(-1).expand({ids.size(0), ids.size(1), tokens.size(2)}));
 }
 
 Tensor sincos_2d_table(int64_t dim, int64_t grid_h, int64_t grid_w, bool with_cls) {
@@ -138,11 +146,20 @@ VisionTransformer::VisionTransformer(const ViTConfig& config, Generator* gen) : 
   init_mae_weights(*this, gen);
 }
 
-Tensor VisionTransformer::embed_patches(const Tensor& images) const {
-  Tensor tokens = patch_embed->forward(images);  // (B, N, D)
-  check(tokens.size(1) == config.num_patches(), "VisionTransformer", "images ", fmt(images.shape()), " give ",
-        tokens.size(1), " patches, the position table has ", config.num_patches());
-  return tokens + pos_embed.narrow(1, 1, config.num_patches());
+Tensor VisionTransformer::embed_patches(const Tensor& images, const Tensor& keep) const {
+  if (!keep.defined()) {
+    Tensor tokens = patch_embed->forward(images);  // (B, N, D)
+    check(tokens.size(1) == config.num_patches(), "VisionTransformer", "images ", fmt(images.shape()), " give ",
+          tokens.size(1), " patches, the position table has ", config.num_patches());
+    return tokens + pos_embed.narrow(1, 1, config.num_patches());
+  }
+  // Each patch is projected on its own, so the kept ones can be picked out first.
+  Tensor patches = patches_channels_first(images, patch_embed->patch);  // (B, N, C*p*p)
+  check(patches.size(1) == config.num_patches(), "VisionTransformer", "images ", fmt(images.shape()), " give ",
+        patches.size(1), " patches, the position table has ", config.num_patches());
+  Tensor positions = pos_embed.narrow(1, 1, config.num_patches());  // (1, N, D)
+  positions = take_tokens(positions.expand({keep.size(0), positions.size(1), positions.size(2)}), keep);
+  return patch_embed->project(take_tokens(patches, keep)) + positions;  // (B, n, D)
 }
 
 Tensor VisionTransformer::forward_tokens(const Tensor& tokens) const {

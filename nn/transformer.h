@@ -88,9 +88,14 @@ class PatchEmbed : public Module {
  public:
   PatchEmbed(int64_t patch, int64_t in_chans, int64_t dim);
   Tensor forward(const Tensor& images) const;
+  // The matmul alone, on patches already cut out: (B, n, C*p*p) -> (B, n, D).
+  Tensor project(const Tensor& patches) const;
   std::shared_ptr<PatchProjection> proj;
   int64_t patch;
 };
+
+// Rows of `tokens` (B, N, C) picked per batch item by `ids` (B, n): (B, n, C).
+Tensor take_tokens(const Tensor& tokens, const Tensor& ids);
 
 // MAE's fixed 2-D sin-cos position table for a grid_h x grid_w grid: (grid_h*grid_w, dim),
 // with a zero row first when with_cls. For the token at (row i, column j), the first
@@ -148,8 +153,10 @@ class VisionTransformer : public Module {
   explicit VisionTransformer(const ViTConfig& config, Generator* gen = nullptr);
   // Images (B, C, H, W) -> tokens (B, 1 + N, D) after the final norm; CLS first.
   Tensor forward(const Tensor& images) const;
-  // Patch tokens with positions added, before CLS and blocks: (B, N, D).
-  Tensor embed_patches(const Tensor& images) const;
+  // Patch tokens with positions added, before CLS and blocks: (B, N, D). With `keep` (B, n)
+  // patch ids, only those patches: (B, n, D), the rows of the full result that `keep` names,
+  // without projecting the others.
+  Tensor embed_patches(const Tensor& images, const Tensor& keep = Tensor()) const;
   // CLS (with its position) prepended to `tokens` (B, n, D), then blocks and norm.
   Tensor forward_tokens(const Tensor& tokens) const;
   // forward_tokens of several token sets (B, n_i, D) at once, each its own sequence: their rows

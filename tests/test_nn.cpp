@@ -86,11 +86,18 @@ TEST_CASE("a tiny ViT matches PyTorch, Conv2d patch weights included") {
                         [&](const std::vector<Tensor>& in) { return vit.forward(in[0]); }, DType::F64, 1e-9, 1e-10);
 }
 
-TEST_CASE("token sets run together equal each set run alone: tokens and every gradient") {
+// A float64 ViT on 16 x 16 images in 4 x 4 patches, for exact comparisons of two computations.
+static std::unique_ptr<VisionTransformer> small_f64_vit(int64_t dim, int64_t depth) {
   ViTConfig config;
-  config.image_size = 16, config.patch_size = 4, config.dim = 16, config.depth = 2, config.heads = 2;
-  VisionTransformer vit(config);
-  vit.to(DType::F64);
+  config.image_size = 16, config.patch_size = 4, config.dim = dim, config.depth = depth, config.heads = 2;
+  auto vit = std::make_unique<VisionTransformer>(config);
+  vit->to(DType::F64);
+  return vit;
+}
+
+TEST_CASE("token sets run together equal each set run alone: tokens and every gradient") {
+  const auto vit_owner = small_f64_vit(16, 2);
+  VisionTransformer& vit = *vit_owner;
   Generator gen(3);
   const Tensor a = randn({2, 5, 16}, {.dtype = DType::F64}, &gen), b = randn({2, 2, 16}, {.dtype = DType::F64}, &gen);
   const Tensor wa = randn({2, 6, 16}, {.dtype = DType::F64}, &gen), wb = randn({2, 3, 16}, {.dtype = DType::F64}, &gen);
@@ -120,6 +127,24 @@ TEST_CASE("token sets run together equal each set run alone: tokens and every gr
   CHECK_THROWS_WITH_AS(multi_head_attention(randn({2, 5, 48}), 2, {2, 2}),
                        doctest::Contains("segments (2, 2) must be positive token counts that sum to the 5 tokens"),
                        std::exception);
+}
+
+TEST_CASE("embedding only the kept patches equals keeping them after embedding all, with gradients") {
+  const auto vit_owner = small_f64_vit(8, 1);
+  VisionTransformer& vit = *vit_owner;
+  Generator gen(5);
+  const Tensor images = randn({2, 3, 16, 16}, {.dtype = DType::F64}, &gen);
+  const Tensor keep = from_vector(std::vector<int64_t>{3, 0, 15, 7, 7, 1}, {2, 3}, {.dtype = DType::I64});  // (B, n)
+  const Tensor weights = randn({2, 3, 8}, {.dtype = DType::F64}, &gen);
+  const Tensor all_then_kept = take_tokens(vit.embed_patches(images), keep);
+  sum(all_then_kept * weights).backward();
+  const Tensor expected_w = vit.patch_embed->proj->weight.grad(), expected_b = vit.patch_embed->proj->bias.grad();
+  vit.zero_grad();
+  const Tensor kept = vit.embed_patches(images, keep);
+  sum(kept * weights).backward();
+  CHECK(closeness(kept, all_then_kept, 1e-12, 1e-12) <= 1.0);
+  CHECK(closeness(vit.patch_embed->proj->weight.grad(), expected_w, 1e-12, 1e-12) <= 1.0);
+  CHECK(closeness(vit.patch_embed->proj->bias.grad(), expected_b, 1e-12, 1e-12) <= 1.0);
 }
 
 TEST_CASE("parameter names and counts follow MAE") {

@@ -7,11 +7,6 @@ namespace sm {
 
 namespace {
 
-// Rows of `tokens` (B, N, C) picked per batch item by `ids` (B, n): (B, n, C).
-Tensor take_tokens(const Tensor& tokens, const Tensor& ids) {
-  return gather(tokens, 1, ids.unsqueeze(-1).expand({ids.size(0), ids.size(1), tokens.size(2)}));
-}
-
 // (B, 1 + n, C) -> the CLS token (B, 1, C) and the rest (B, n, C).
 std::pair<Tensor, Tensor> split_cls(const Tensor& tokens) {
   return {tokens.narrow(1, 0, 1), tokens.narrow(1, 1, tokens.size(1) - 1)};
@@ -58,8 +53,7 @@ PairMasks SiamMAE::sample_masks(int64_t batch, Generator& gen) const {
 }
 
 Tensor SiamMAE::visible_tokens(const Tensor& images, const PatchMask& mask) const {
-  Tensor tokens = embed_patches(images);                                      // (B, N, D)
-  return mask.ids_keep.defined() ? take_tokens(tokens, mask.ids_keep) : tokens;  // (B, n_keep, D)
+  return embed_patches(images, mask.ids_keep);  // (B, n_keep, D), or (B, N, D) without ids
 }
 
 Tensor SiamMAE::encode(const Tensor& images, const PatchMask& mask) const {
