@@ -3,8 +3,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdint>
-#include <set>
 #include <numbers>
 #include <limits>
 
@@ -130,19 +128,6 @@ TEST_CASE("errors name the op and the shapes") {
 TEST_CASE("cuda without a GPU build or device fails clearly") {
   if (cuda_available()) return;
   CHECK_THROWS_WITH(zeros({2}).to(Device::CUDA), doctest::Contains("[to]"));
-}
-
-TEST_CASE("large CPU blocks start at different offsets within a page, 64-byte aligned") {
-  // Sizes no other test uses, so every block comes fresh from the system, not from the cache.
-  std::vector<Tensor> blocks;
-  std::set<std::uintptr_t> offsets;
-  for (int64_t i = 0; i < 4; ++i) {
-    blocks.push_back(empty({777'777 + 100'000 * i}));
-    const auto address = reinterpret_cast<std::uintptr_t>(blocks.back().raw_data());
-    CHECK(address % 64 == 0);
-    offsets.insert(address % 4096);
-  }
-  CHECK(offsets.size() == 4);
 }
 
 TEST_CASE("matmul multiplies transposed operands without copying them") {

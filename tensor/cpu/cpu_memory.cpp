@@ -18,35 +18,10 @@ namespace {
 
 constexpr std::size_t kAlignment = 64;  // AVX-512 loads and cache lines
 
-// Large blocks start at staggered offsets within a 4 KiB page. malloc serves them from mmap, so
-// without this they would all start at the same offset, and a kernel streaming through several
-// at once (AdamW reads and writes four: parameter, gradient and two moments) would have them
-// contend for the same cache sets (and, on many CPUs, trip 4 KiB store-to-load aliasing):
-// AdamW on the small preset took 11 ms a step instead of 7, depending on where malloc happened
-// to put the blocks.
-constexpr std::size_t kStaggerFrom = 64 * 1024;
-constexpr std::size_t kPage = 4096;
-
 class HostMemory final : public MemorySource {
  public:
-  void* allocate(std::size_t nbytes) override {
-    if (nbytes < kStaggerFrom) return std::aligned_alloc(kAlignment, nbytes);
-    // The start moves by 17 cache lines per block, through all 64 line offsets of a page; the
-    // line before the block keeps where malloc's block begins, for release.
-    const std::size_t offset = kAlignment + (next_slot_++ * 17 % (kPage / kAlignment)) * kAlignment;
-    const std::size_t total = (nbytes + offset + kPage - 1) / kPage * kPage;  // aligned_alloc wants whole pages
-    char* base = static_cast<char*>(std::aligned_alloc(kPage, total));
-    if (!base) return nullptr;
-    char* block = base + offset;
-    reinterpret_cast<char**>(block)[-1] = base;
-    return block;
-  }
-  void release(void* ptr, std::size_t nbytes) noexcept override {
-    std::free(nbytes < kStaggerFrom ? ptr : reinterpret_cast<char**>(ptr)[-1]);
-  }
-
- private:
-  std::size_t next_slot_ = 0;
+  void* allocate(std::size_t nbytes) override { return std::aligned_alloc(kAlignment, nbytes); }
+  void release(void* ptr, std::size_t) noexcept override { std::free(ptr); }
 };
 
 CachePolicy host_policy() {
