@@ -147,34 +147,47 @@ void CpuBackend::layer_norm_backward(const Tensor& gy, const Tensor& x, const Te
     const int threads = max_threads();
     std::vector<double> partial_w(gweight.defined() ? threads * c : 0), partial_b(gbias.defined() ? threads * c : 0);
     const int64_t chunk = (rows + threads - 1) / threads;
+    // One row; `weighted` (whether there is a weight) is a compile-time constant, so that no
+    // loop below branches on it per element: with the branch, GCC left the sums scalar.
+    auto row_backward = [&](auto weighted, int64_t r, double* slot_w, double* slot_b) {
+      constexpr bool kWeighted = decltype(weighted)::value;
+      const T* g = pg + r * c;
+      const T* xr = px + r * c;
+      const T row_mean = pm[r], row_rstd = pr[r];  // xhat in T, as the forward stored them
+      auto weighted_g = [&](int64_t i) -> T {
+        if constexpr (kWeighted) return g[i] * w[i];
+        return g[i];
+      };
+      double sum_g = 0, sum_gx = 0;  // in double, in SIMD lanes, as in layer_norm
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+      for (int64_t i = 0; i < c; ++i) {
+        const double gi = weighted_g(i);
+        const double xhat = (xr[i] - row_mean) * row_rstd;
+        sum_g += gi;
+        sum_gx += gi * xhat;
+      }
+      if (slot_w)
+        for (int64_t i = 0; i < c; ++i) slot_w[i] += g[i] * ((xr[i] - row_mean) * row_rstd);
+      if (slot_b)
+        for (int64_t i = 0; i < c; ++i) slot_b[i] += g[i];
+      // The input gradient element by element in T: its row sums are already in double.
+      const T mean_g = static_cast<T>(sum_g / c), mean_gx = static_cast<T>(sum_gx / c);
+      T* gx_row = o + r * c;
+#pragma omp simd
+      for (int64_t i = 0; i < c; ++i) {
+        const T xhat = (xr[i] - row_mean) * row_rstd;
+        gx_row[i] = row_rstd * (weighted_g(i) - mean_g - xhat * mean_gx);
+      }
+    };
     parallel_for(threads, rows * c, [&](int64_t t_begin, int64_t t_end) {
       for (int64_t slot = t_begin; slot < t_end; ++slot) {
         double* slot_w = partial_w.empty() ? nullptr : partial_w.data() + slot * c;
         double* slot_b = partial_b.empty() ? nullptr : partial_b.data() + slot * c;
         for (int64_t r = slot * chunk; r < std::min(rows, (slot + 1) * chunk); ++r) {
-          const T* g = pg + r * c;
-          const T* xr = px + r * c;
-          const T row_mean = pm[r], row_rstd = pr[r];  // xhat in T, as the forward stored them
-          double sum_g = 0, sum_gx = 0;  // in SIMD lanes, as in layer_norm
-#pragma omp simd reduction(+ : sum_g, sum_gx)
-          for (int64_t i = 0; i < c; ++i) {
-            const double gi = w ? g[i] * w[i] : g[i];
-            const double xhat = (xr[i] - row_mean) * row_rstd;
-            sum_g += gi;
-            sum_gx += gi * xhat;
-          }
-          if (slot_w)
-            for (int64_t i = 0; i < c; ++i) slot_w[i] += g[i] * ((xr[i] - row_mean) * row_rstd);
-          if (slot_b)
-            for (int64_t i = 0; i < c; ++i) slot_b[i] += g[i];
-          // The input gradient element by element in T: its row sums are already in double.
-          const T mean_g = static_cast<T>(sum_g / c), mean_gx = static_cast<T>(sum_gx / c);
-          T* gx_row = o + r * c;
-#pragma omp simd
-          for (int64_t i = 0; i < c; ++i) {
-            const T gi = w ? g[i] * w[i] : g[i];
-            const T xhat = (xr[i] - row_mean) * row_rstd;
-            gx_row[i] = row_rstd * (gi - mean_g - xhat * mean_gx);
+          if (w) {
+            row_backward(std::true_type{}, r, slot_w, slot_b);
+          } else {
+            row_backward(std::false_type{}, r, slot_w, slot_b);
           }
         }
       }
