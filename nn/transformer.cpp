@@ -77,11 +77,13 @@ PatchEmbed::PatchEmbed(int64_t patch, int64_t in_chans, int64_t dim) : patch(pat
   proj = register_module("proj", std::make_shared<PatchProjection>(in_chans, dim, patch));
 }
 
-Tensor PatchEmbed::forward(const Tensor& images) const {
+Tensor PatchEmbed::forward(const Tensor& images) const { return project(patches(images)); }
+
+Tensor PatchEmbed::patches(const Tensor& images) const {
   const Tensor& w = proj->weight;  // (D, C, p, p)
   check(images.dim() == 4 && images.size(1) == w.size(1), "PatchEmbed", "images ", fmt(images.shape()),
         " must be (B, ", w.size(1), ", H, W)");
-  return project(patches_channels_first(images, patch));  // (B, N, C*p*p) -> (B, N, D)
+  return patches_channels_first(images, patch);
 }
 
 Tensor PatchEmbed::project(const Tensor& patches) const {
@@ -147,28 +149,19 @@ VisionTransformer::VisionTransformer(const ViTConfig& config, Generator* gen) : 
 }
 
 Tensor VisionTransformer::embed_patches(const Tensor& images, const Tensor& keep) const {
-  if (!keep.defined()) {
-    Tensor tokens = patch_embed->forward(images);  // (B, N, D)
-    check(tokens.size(1) == config.num_patches(), "VisionTransformer", "images ", fmt(images.shape()), " give ",
-          tokens.size(1), " patches, the position table has ", config.num_patches());
-    return tokens + pos_embed.narrow(1, 1, config.num_patches());
-  }
-  // Each patch is projected on its own, so the kept ones can be picked out first.
-  Tensor patches = patches_channels_first(images, patch_embed->patch);  // (B, N, C*p*p)
+  Tensor patches = patch_embed->patches(images);  // (B, N, C*p*p)
   check(patches.size(1) == config.num_patches(), "VisionTransformer", "images ", fmt(images.shape()), " give ",
         patches.size(1), " patches, the position table has ", config.num_patches());
   Tensor positions = pos_embed.narrow(1, 1, config.num_patches());  // (1, N, D)
-  positions = take_tokens(positions.expand({keep.size(0), positions.size(1), positions.size(2)}), keep);
-  return patch_embed->project(take_tokens(patches, keep)) + positions;  // (B, n, D)
+  if (keep.defined()) {
+    // Each patch is projected on its own, so only the kept ones need to be.
+    patches = take_tokens(patches, keep);  // (B, n, C*p*p)
+    positions = take_tokens(positions.expand({keep.size(0), positions.size(1), positions.size(2)}), keep);
+  }
+  return patch_embed->project(patches) + positions;  // (B, N or n, D)
 }
 
-Tensor VisionTransformer::forward_tokens(const Tensor& tokens) const {
-  const int64_t b = tokens.size(0);
-  Tensor cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand({b, 1, config.dim});  // (B, 1, D)
-  Tensor x = cat({cls, tokens}, 1);                                                   // (B, 1 + n, D)
-  for (const auto& block : *blocks) x = block->forward(x);
-  return norm->forward(x);
-}
+Tensor VisionTransformer::forward_tokens(const Tensor& tokens) const { return forward_token_sets({tokens})[0]; }
 
 std::vector<Tensor> VisionTransformer::forward_token_sets(const std::vector<Tensor>& token_sets) const {
   check(!token_sets.empty(), "VisionTransformer", "forward_token_sets needs at least one token set");
@@ -184,11 +177,16 @@ std::vector<Tensor> VisionTransformer::forward_token_sets(const std::vector<Tens
     segments.push_back(1 + tokens.size(1));
   }
   Tensor x = cat(sequences, 1);  // (B, sum(1 + n_i), D)
+  if (segments.size() == 1) segments.clear();  // one sequence: every token attends to every other
   for (const auto& block : *blocks) x = block->forward(x, segments);
   x = norm->forward(x);
+  if (token_sets.size() == 1) return {x};
   std::vector<Tensor> outputs;  // (B, 1 + n_i, D) each
   int64_t first = 0;
-  for (int64_t count : segments) outputs.push_back(x.narrow(1, first, count)), first += count;
+  for (const Tensor& tokens : token_sets) {
+    outputs.push_back(x.narrow(1, first, 1 + tokens.size(1)));
+    first += 1 + tokens.size(1);
+  }
   return outputs;
 }
 

@@ -87,7 +87,9 @@ class PatchProjection : public Module {
 class PatchEmbed : public Module {
  public:
   PatchEmbed(int64_t patch, int64_t in_chans, int64_t dim);
-  Tensor forward(const Tensor& images) const;
+  Tensor forward(const Tensor& images) const;  // project(patches(images))
+  // The images cut into patches, channels first within each: (B, C, H, W) -> (B, N, C*p*p).
+  Tensor patches(const Tensor& images) const;
   // The matmul alone, on patches already cut out: (B, n, C*p*p) -> (B, n, D).
   Tensor project(const Tensor& patches) const;
   std::shared_ptr<PatchProjection> proj;
