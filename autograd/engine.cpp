@@ -96,8 +96,9 @@ Tensor Tensor::detach() const {
 // made (a weight gradient from its GEMM), not a view of, or alias of, anything else.
 static bool owns_its_memory(const Tensor& grad) {
   const TensorImpl& impl = grad.impl();
+  const std::size_t nbytes = static_cast<std::size_t>(grad.numel()) * dtype_size(grad.dtype());
   return grad.impl_ptr().use_count() == 1 && impl.storage.use_count() == 1 && grad.is_contiguous() &&
-         impl.offset == 0 && impl.storage->nbytes() == static_cast<std::size_t>(grad.numel()) * dtype_size(grad.dtype());
+         impl.offset == 0 && impl.storage->nbytes() == nbytes;
 }
 
 // Adds `grad` into a leaf's .grad. The first gradient never aliases a tensor of the graph (an

@@ -111,11 +111,10 @@ template <typename T> static T normal_cdf(T x) {
 }
 template <typename T> static T gelu_erf(T x) { return x * normal_cdf(x); }
 template <typename T> static T gelu_erf_grad(T x) {
-  const T inv_sqrt_2pi = T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
   if constexpr (std::is_same_v<T, float>) {
-    return gelu_grad_float(x);
+    return gelu_grad_float(x);  // one exponential for both terms
   } else {
-    return normal_cdf(x) + x * std::exp(T(-0.5) * x * x) * inv_sqrt_2pi;
+    return normal_cdf(x) + x * std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
   }
 }
 // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).

@@ -34,14 +34,16 @@ inline float exp_float(float x) {
 }
 
 // The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2 for float, branch-free so a loop over
-// it vectorizes (std::erf does not), and GELU's derivative, which also needs e^(-x^2 / 2). For z >= 0, erfc(z) = t e^(-z^2) Q(t) with t = 1 / (1 + z/2)
-// and Q a degree-9 polynomial fit to erfc (Chebyshev nodes, t in [0.15, 1]): fractional error
-// below 5e-8 in exact arithmetic, 4e-6 in float up to z = 9, where e^(-z^2)'s own rounding
-// dominates. (Numerical Recipes' erfcc writes the factor as e^P(t), a second exponential.)
-// erfc(-z) = 2 - erfc(z). Phi is what GELU needs: x Phi(x) keeps its relative accuracy where
-// 1 + erf(x / sqrt 2) would cancel (x << 0).
-// erfc(|z|) = t e^(-z^2) Q(t), given t and e^(-z^2).
-inline float erfc_of_abs(float t, float gaussian) {
+// it vectorizes (std::erf does not), and GELU's derivative, which also needs e^(-x^2 / 2).
+// For z >= 0, erfc(z) = t e^(-z^2) Q(t) with t = 1 / (1 + z/2) and Q a degree-9 polynomial fit
+// to erfc (Chebyshev nodes, t in [0.15, 1]): fractional error below 5e-8 in exact arithmetic,
+// 4e-6 in float up to z = 9, where e^(-z^2)'s own rounding dominates. (Numerical Recipes' erfcc
+// writes the factor as e^P(t), a second exponential.) erfc(-z) = 2 - erfc(z). Phi is what GELU
+// needs: x Phi(x) keeps its relative accuracy where 1 + erf(x / sqrt 2) would cancel (x << 0).
+//
+// Phi(x) from z = -x / sqrt 2 and e^(-z^2) = e^(-x^2/2), which GELU's derivative shares.
+inline float normal_cdf_from(float z, float gaussian) {
+  const float t = 1.0f / (1.0f + 0.5f * std::fabs(z));
   float q = 0.014106612f;
   q = q * t - 0.13180651f;
   q = q * t + 0.44572112f;
@@ -52,19 +54,18 @@ inline float erfc_of_abs(float t, float gaussian) {
   q = q * t + 0.23864996f;
   q = q * t + 0.28284183f;
   q = q * t + 0.28206590f;
-  return t * gaussian * q;
+  const float e = t * gaussian * q;  // erfc(|z|)
+  return 0.5f * (z >= 0.0f ? e : 2.0f - e);
 }
 inline float normal_cdf_float(float x) {
-  const float z = x * -0.70710678118654752f, a = std::fabs(z);
-  const float e = erfc_of_abs(1.0f / (1.0f + 0.5f * a), exp_float(-a * a));
-  return 0.5f * (z >= 0.0f ? e : 2.0f - e);
+  const float z = x * -0.70710678118654752f;
+  return normal_cdf_from(z, exp_float(-z * z));
 }
 // GELU's derivative Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi): one exponential for both.
 inline float gelu_grad_float(float x) {
-  const float z = x * -0.70710678118654752f, a = std::fabs(z);
-  const float gaussian = exp_float(-a * a);  // e^(-x^2/2)
-  const float e = erfc_of_abs(1.0f / (1.0f + 0.5f * a), gaussian);
-  return 0.5f * (z >= 0.0f ? e : 2.0f - e) + x * gaussian * 0.39894228040143268f;
+  const float z = x * -0.70710678118654752f;
+  const float gaussian = exp_float(-z * z);  // e^(-x^2/2)
+  return normal_cdf_from(z, gaussian) + x * gaussian * 0.39894228040143268f;
 }
 
 // exp for the kernels' element types: the vectorizable float version, std::exp for double
